@@ -1,0 +1,360 @@
+"""Stateless discovery of the plot jobs running on this host.
+
+Everything comes from the process table and the files: a job is a process whose command line a
+plotter recognises; its log is the open file under the log dir (else wherever its stdout
+points); its phase comes from that log; its temp files are the files of its plot id in its dirs
+plus whatever it holds open there. Nothing is remembered between runs.
+
+Speed matters (cron runs this every minute on hosts with thousands of processes), so the scan
+reads only ``/proc/<pid>/cmdline`` for every process and asks psutil for details of the few that
+look like plot jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ansible.module_utils.plotfleet.plotters import parse_command, parse_log_file
+from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, Phase
+
+try:
+    import psutil
+except ImportError:  # reported by the modules with an install hint
+    psutil = None
+
+# Bytes one of which every plotter's command line contains; anything else is skipped unparsed.
+_COMMAND_HINTS = (b"plots", b"chia_plot", b"bladebit", b"plotters")
+_PLOT_ID_IN_NAME = re.compile(r"-([0-9a-f]{64})\.plot")
+
+STATE_RUNNING = "running"
+STATE_SUSPENDED = "suspended"
+STATE_DISK_SLEEP = "disk-sleep"
+STATE_ZOMBIE = "zombie"
+
+
+@dataclass
+class Job:
+    """One plot job: the outermost process of it plus what its log and files say."""
+
+    pid: int
+    pids: list[int]  # every process of the job (launcher and plotter child), outermost first
+    args: JobArgs
+    cmdline: list[str]
+    cwd: str
+    log_file: str | None
+    log: LogInfo
+    plot_id: str | None
+    started_at: str
+    wall_seconds: float
+    cpu_user_seconds: float
+    cpu_system_seconds: float
+    iowait_seconds: float
+    mem_rss_bytes: int
+    io_read_bytes: int | None
+    io_write_bytes: int | None
+    state: str
+    tmp_files: list[str] = field(default_factory=list)
+    tmp_bytes: int = 0
+
+    @property
+    def phase(self) -> Phase:
+        return self.log.phase
+
+    @property
+    def plotter(self) -> str:
+        return self.args.plotter
+
+    @property
+    def k(self) -> int | None:
+        return self.log.k or self.args.k
+
+    @property
+    def tmp_dir(self) -> str | None:
+        return self.args.tmp_dir
+
+    @property
+    def tmp2_dir(self) -> str | None:
+        return self.args.tmp2_dir
+
+    @property
+    def dst_dir(self) -> str | None:
+        return self.args.dst_dir
+
+    def as_dict(self, with_files: bool = False) -> dict:
+        data = {
+            "plot_id": self.plot_id,
+            "pid": self.pid,
+            "pids": self.pids,
+            "plotter": self.plotter,
+            "k": self.k,
+            "tmp_dir": self.tmp_dir,
+            "tmp2_dir": self.tmp2_dir,
+            "dst_dir": self.dst_dir,
+            "log_file": self.log_file,
+            "phase": self.phase.as_dict(),
+            "phase_text": str(self.phase),
+            "started_at": self.started_at,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "cpu_user_seconds": round(self.cpu_user_seconds, 1),
+            "cpu_system_seconds": round(self.cpu_system_seconds, 1),
+            "iowait_seconds": round(self.iowait_seconds, 1),
+            "mem_rss_bytes": self.mem_rss_bytes,
+            "io_read_bytes": self.io_read_bytes,
+            "io_write_bytes": self.io_write_bytes,
+            "state": self.state,
+            "tmp_bytes": self.tmp_bytes,
+            "tmp_file_count": len(self.tmp_files),
+            "threads": self.args.threads or self.log.threads,
+            "buckets": self.args.buckets or self.log.buckets,
+            "buffer": self.args.buffer or self.log.buffer,
+            "cmdline": self.cmdline,
+        }
+        if with_files:
+            data["tmp_files"] = self.tmp_files
+        return data
+
+
+@dataclass
+class _Candidate:
+    pid: int
+    ppid: int
+    argv: list[str]
+    cwd: str
+    args: JobArgs
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:  # the process ended, or we may not look
+        return None
+
+
+def _iter_command_lines(proc_root: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, raw cmdline) of every process whose cmdline contains a plotter hint."""
+    try:
+        entries = os.listdir(proc_root)
+    except OSError:
+        return
+    for name in entries:
+        if not name.isdigit():
+            continue
+        raw = _read(f"{proc_root}/{name}/cmdline")
+        if raw and any(hint in raw for hint in _COMMAND_HINTS):
+            yield int(name), raw
+
+
+def _parent_pid(proc_root: str, pid: int) -> int | None:
+    raw = _read(f"{proc_root}/{pid}/stat")
+    if raw is None:
+        return None
+    # The command name in field 2 may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def find_candidates(proc_root: str = "/proc") -> list[_Candidate]:
+    """Processes whose command line parses as a plot job, in pid order."""
+    found = []
+    for pid, raw in _iter_command_lines(proc_root):
+        argv = [part.decode("utf-8", "surrogateescape") for part in raw.rstrip(b"\0").split(b"\0")]
+        try:
+            cwd = os.readlink(f"{proc_root}/{pid}/cwd")
+        except OSError:
+            continue
+        args = parse_command(argv, cwd)
+        ppid = _parent_pid(proc_root, pid)
+        if args is not None and ppid is not None:
+            found.append(_Candidate(pid, ppid, argv, cwd, args))
+    return sorted(found, key=lambda c: c.pid)
+
+
+def group_candidates(candidates: Sequence[_Candidate]) -> list[list[_Candidate]]:
+    """Merge a launcher and the plotter it started (same plot) into one job, outermost first.
+
+    ``chia plotters madmax`` runs ``chia_plot`` as a child; the GUI or a wrapper may do the same.
+    A child whose parent is itself a candidate with the same plotter and dirs is the same job.
+    """
+    by_pid = {c.pid: c for c in candidates}
+
+    def same_job(a: _Candidate, b: _Candidate) -> bool:
+        return (a.args.plotter, a.args.tmp_dir, a.args.dst_dir) == (b.args.plotter, b.args.tmp_dir, b.args.dst_dir)
+
+    def root_of(c: _Candidate) -> _Candidate:
+        while c.ppid in by_pid and same_job(by_pid[c.ppid], c):
+            c = by_pid[c.ppid]
+        return c
+
+    groups: dict[int, list[_Candidate]] = {}
+    for cand in candidates:
+        groups.setdefault(root_of(cand).pid, []).append(cand)
+    return [sorted(members, key=lambda c, r=root: (c.pid != r, c.pid)) for root, members in groups.items()]
+
+
+def _regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _choose_log(open_paths: Iterable[str], stdout_paths: Iterable[str], log_dir: str | None) -> str | None:
+    """The job's log: an open file under the log dir, else its stdout when that is a file."""
+    if log_dir:
+        prefix = log_dir.rstrip("/") + "/"
+        for path in open_paths:
+            if path.startswith(prefix):
+                return path
+    for path in stdout_paths:
+        if path.startswith("/") and not path.endswith(" (deleted)") and _regular_file(path):
+            return path
+    return None
+
+
+def _state(statuses: Iterable[str]) -> str:
+    statuses = set(statuses)
+    if psutil.STATUS_STOPPED in statuses or psutil.STATUS_TRACING_STOP in statuses:
+        return STATE_SUSPENDED
+    if psutil.STATUS_DISK_SLEEP in statuses:
+        return STATE_DISK_SLEEP
+    if statuses == {psutil.STATUS_ZOMBIE}:
+        return STATE_ZOMBIE
+    return STATE_RUNNING
+
+
+def job_dirs(args: JobArgs) -> list[str]:
+    """The distinct dirs a job writes temp files to, in tmp, tmp2, dst order."""
+    dirs = []
+    for path in (args.tmp_dir, args.tmp2_dir, args.dst_dir):
+        if path and path not in dirs:
+            dirs.append(path)
+    return dirs
+
+
+def temp_files(dirs: Sequence[str], plot_id: str | None, open_paths: Iterable[str] = ()) -> list[str]:
+    """A plot's temp files: names holding its id in its dirs, plus files it holds open there.
+
+    A finished ``.plot`` is never a temp file; another job's files never hold this plot's id and
+    are never open in this job's processes, so they are never listed.
+    """
+    found: set[str] = set()
+    if plot_id:
+        for directory in dirs:
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if plot_id in entry.name and not entry.name.endswith(".plot") and entry.is_file():
+                            found.add(entry.path)
+            except OSError:
+                continue
+    prefixes = tuple(d.rstrip("/") + "/" for d in dirs)
+    for path in open_paths:
+        if path.startswith(prefixes) and not path.endswith(".plot"):
+            found.add(path)
+    return sorted(found)
+
+
+def allocated_bytes(paths: Iterable[str]) -> int:
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_blocks * 512
+        except OSError:
+            continue
+    return total
+
+
+def _plot_id_from_names(paths: Iterable[str]) -> str | None:
+    for path in paths:
+        match = _PLOT_ID_IN_NAME.search(os.path.basename(path))
+        if match:
+            return match.group(1)
+    return None
+
+
+def _stdout_target(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/1")
+    except OSError:
+        return None
+
+
+def inspect_job(group: Sequence[_Candidate], log_dir: str | None, now: float) -> Job | None:
+    """Build a Job from its processes; None when the job ended while we looked."""
+    open_paths: list[str] = []
+    statuses = []
+    cpu_user = cpu_system = iowait = 0.0
+    rss = 0
+    io_read: int | None = 0
+    io_write: int | None = 0
+    created = None
+    for cand in group:
+        try:
+            proc = psutil.Process(cand.pid)
+            with proc.oneshot():
+                created = proc.create_time() if created is None else created
+                statuses.append(proc.status())
+                times = proc.cpu_times()
+                cpu_user += times.user
+                cpu_system += times.system
+                iowait += getattr(times, "iowait", 0.0)
+                rss += proc.memory_info().rss
+                try:
+                    counters = proc.io_counters()
+                    io_read += counters.read_bytes
+                    io_write += counters.write_bytes
+                except (psutil.AccessDenied, AttributeError):
+                    io_read = io_write = None
+                open_paths.extend(f.path for f in proc.open_files())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            if cand is group[0]:
+                return None
+            continue
+    root = group[0]
+    stdout_paths = [p for p in (_stdout_target(c.pid) for c in group) if p]
+    log_file = _choose_log(open_paths, stdout_paths, log_dir)
+    log = parse_log_file(log_file) if log_file else LogInfo(plotter=root.args.plotter)
+    plot_id = log.plot_id or root.args.plot_id or _plot_id_from_names(open_paths)
+    files = temp_files(job_dirs(root.args), plot_id, open_paths)
+    started = created if created is not None else now
+    return Job(
+        pid=root.pid,
+        pids=[c.pid for c in group],
+        args=root.args,
+        cmdline=root.argv,
+        cwd=root.cwd,
+        log_file=log_file,
+        log=log,
+        plot_id=plot_id,
+        started_at=datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
+        wall_seconds=max(0.0, now - started),
+        cpu_user_seconds=cpu_user,
+        cpu_system_seconds=cpu_system,
+        iowait_seconds=iowait,
+        mem_rss_bytes=rss,
+        io_read_bytes=io_read,
+        io_write_bytes=io_write,
+        state=_state(statuses),
+        tmp_files=files,
+        tmp_bytes=allocated_bytes(files),
+    )
+
+
+def discover_jobs(log_dir: str | None = None, proc_root: str = "/proc", now: float | None = None) -> list[Job]:
+    """Every plot job on this host, oldest first. Processes that vanish mid-scan are skipped."""
+    if psutil is None:
+        raise RuntimeError("psutil is not installed for this Python")
+    now = time.time() if now is None else now
+    jobs = []
+    for group in group_candidates(find_candidates(proc_root)):
+        job = inspect_job(group, log_dir, now)
+        if job is not None:
+            jobs.append(job)
+    return sorted(jobs, key=lambda j: (j.started_at, j.pid))

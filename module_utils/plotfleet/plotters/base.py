@@ -1,0 +1,102 @@
+"""What every plotter description provides: plain data shared by jobs, scheduler and logs.
+
+A plotter (chiapos, madMAx, Bladebit) is described by a ``Plotter`` value: how to recognise and
+parse its command line, a table of log-line rules that move the phase, how to tell its log from
+its content, and how to build the command that starts a job. Adding a plotter version is adding
+rules to a table, not editing a parser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Phase:
+    """plotman's phase numbering: major 1-4 for the plot phases, 5 for copy/rename, 0 unknown."""
+
+    major: int = 0
+    minor: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.major > 0
+
+    def __str__(self) -> str:
+        return f"{self.major}:{self.minor}" if self.known else "?:?"
+
+    def as_dict(self) -> dict[str, int]:
+        return {"major": self.major, "minor": self.minor}
+
+
+@dataclass
+class JobArgs:
+    """What a plot job's command line says. Paths are absolute (resolved against the job's cwd)."""
+
+    plotter: str
+    k: int | None = None
+    tmp_dir: str | None = None
+    tmp2_dir: str | None = None
+    dst_dir: str | None = None
+    threads: int | None = None
+    buckets: int | None = None
+    buffer: int | None = None  # MiB
+    count: int = 1
+    farmer_pk: str | None = None
+    pool_pk: str | None = None
+    pool_contract_address: str | None = None
+    compression: int | None = None
+    plot_id: str | None = None  # when the command line fixes it (chia -i)
+    mode: str | None = None  # bladebit: ramplot | diskplot | cudaplot
+
+
+@dataclass
+class LogInfo:
+    """What a plot log says so far. Every field may be unknown (None) until its line is seen."""
+
+    plotter: str | None = None
+    plot_id: str | None = None
+    k: int | None = None
+    tmp_dir: str | None = None
+    tmp2_dir: str | None = None
+    dst_dir: str | None = None
+    threads: int | None = None
+    buckets: int | None = None
+    buffer: int | None = None  # MiB
+    phase: Phase = field(default_factory=Phase)
+    phase_seconds: dict[int, float] = field(default_factory=dict)  # major phase -> seconds
+    total_seconds: float | None = None
+    copy_seconds: float | None = None
+    started_at: str | None = None  # ISO 8601, local time of the plotter as the log shows it
+    completed: bool = False
+    plot_file: str | None = None  # final plot path once the log names it
+
+
+# A rule is applied to each complete line: if its regex matches, its action updates the info.
+LogAction = Callable[[LogInfo, "re.Match[str]"], None]
+
+
+@dataclass(frozen=True)
+class LogRule:
+    pattern: re.Pattern[str]
+    action: LogAction
+
+
+@dataclass(frozen=True)
+class Plotter:
+    """Data and small functions describing one plotter."""
+
+    name: str  # "chia" | "madmax" | "bladebit"
+    # argv (as /proc shows it) -> the plotter's own arguments after program/subcommand, or None
+    # when this argv is not a job of this plotter (another program, --help, a wrapper shell).
+    match_command: Callable[[Sequence[str]], Sequence[str] | None]
+    # (plotter arguments, process cwd) -> JobArgs, or None when unparsable.
+    parse_args: Callable[[Sequence[str], str], JobArgs | None]
+    log_rules: tuple[LogRule, ...]
+    # A pattern that only this plotter's log contains near its start.
+    log_signature: re.Pattern[str]
+    # (the plotting config section for this plotter, plotting keys, tmp, tmp2, dst) -> argv
+    build_command: Callable[[Mapping[str, Any], Mapping[str, Any], str, str | None, str], list[str]]
