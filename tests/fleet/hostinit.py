@@ -31,7 +31,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True)
+    # mount(8) has already said why on stderr (our log); name the mount and stop.
+    if subprocess.run(["mount", *args]).returncode != 0:
+        raise SystemExit(f"hostinit: mount {' '.join(args)} failed")
 
 
 def setup_filesystem(binds: list[str], tmpfs: list[str]) -> None:

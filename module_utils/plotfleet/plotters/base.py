@@ -44,13 +44,18 @@ class JobArgs:
     threads: int | None = None
     buckets: int | None = None
     buffer: int | None = None  # MiB
-    count: int = 1
+    count: int = 1  # plots this process makes; 0 = until stopped (madMAx -n -1, bladebit -n 0)
     farmer_pk: str | None = None
     pool_pk: str | None = None
     pool_contract_address: str | None = None
     compression: int | None = None
     plot_id: str | None = None  # when the command line fixes it (chia -i)
     mode: str | None = None  # bladebit: ramplot | diskplot | cudaplot
+    stage_dir: str | None = None  # madMAx -s: where the plot file is written before the final copy
+    dst_dirs: tuple[str, ...] = ()  # every destination when the plotter rotates them (bladebit)
+    # "chia plotters" when a chia launcher process runs (or is) the plotter; a launcher's child
+    # plotter process then parses to the same job.
+    launcher: str | None = None
 
 
 @dataclass
@@ -69,10 +74,17 @@ class LogInfo:
     phase: Phase = field(default_factory=Phase)
     phase_seconds: dict[int, float] = field(default_factory=dict)  # major phase -> seconds
     total_seconds: float | None = None
-    copy_seconds: float | None = None
+    copy_seconds: float | None = None  # moving the finished plot to dst (copy, rename, final write-out)
     started_at: str | None = None  # ISO 8601, local time of the plotter as the log shows it
     completed: bool = False
     plot_file: str | None = None  # final plot path once the log names it
+    process_id: int | None = None  # the plotter's pid as the log prints it (chiapos, madMAx)
+    version: str | None = None  # chia version, madMAx git hash or bladebit version
+    compression: int | None = None  # compression level (bladebit); 0 for uncompressed plotters
+    mode: str | None = None  # bladebit: ramplot | diskplot | cudaplot
+    stage_dir: str | None = None  # madMAx: where the plot is written before the copy to dst_dir
+    plot_name: str | None = None  # plot file name without directory or suffix, once known
+    plots_started: int = 0  # plots begun in this log; the fields above describe the last one
 
 
 # A rule is applied to each complete line: if its regex matches, its action updates the info.
@@ -81,8 +93,12 @@ LogAction = Callable[[LogInfo, "re.Match[str]"], None]
 
 @dataclass(frozen=True)
 class LogRule:
+    """``pattern`` is matched at the start of a line; ``prefix`` is a literal every matching line
+    starts with, so a parser can skip the regex for most lines with a cheap string test."""
+
     pattern: re.Pattern[str]
     action: LogAction
+    prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Suspending, resuming and killing plot jobs, and finding them by plot-id prefix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ansible.module_utils.plotfleet.jobs import STATE_SUSPENDED, Job, job_dirs, temp_files
+
+try:
+    import psutil
+except ImportError:
+    psutil = None
+
+
+class ControlError(Exception):
+    pass
+
+
+def job_label(job: Job) -> str:
+    return job.plot_id or f"pid:{job.pid}"
+
+
+def match_prefix(jobs: Sequence[Job], prefix: str) -> list[Job]:
+    """Jobs whose plot id starts with prefix (``pid:N`` names a job whose id is not known yet)."""
+    prefix = prefix.strip().lower()
+    if prefix.startswith("pid:"):
+        return [j for j in jobs if f"pid:{j.pid}" == prefix or str(j.pid) == prefix[4:]]
+    return [j for j in jobs if j.plot_id and j.plot_id.startswith(prefix)]
+
+
+def resolve_prefix(jobs: Sequence[Job], prefix: str) -> Job:
+    """The one job the prefix names, or a ControlError listing what it matches."""
+    if not prefix or not prefix.strip():
+        raise ControlError("plot_id must not be empty; give a plot-id prefix (or all_jobs=true)")
+    matches = match_prefix(jobs, prefix)
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(f"{job_label(j)} (pid {j.pid}, phase {j.phase})" for j in jobs) or "none"
+    if not matches:
+        raise ControlError(f"no plot job matches {prefix!r}; jobs on this host: {known}")
+    listed = ", ".join(f"{job_label(j)} (pid {j.pid})" for j in matches)
+    raise ControlError(f"{prefix!r} matches {len(matches)} jobs, give a longer prefix: {listed}")
+
+
+def job_processes(job: Job) -> list:
+    """psutil.Process of every process of the job and their descendants (that still exist)."""
+    procs, seen = [], set()
+    for pid in job.pids:
+        try:
+            proc = psutil.Process(pid)
+            family = [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for member in family:
+            if member.pid not in seen:
+                seen.add(member.pid)
+                procs.append(member)
+    return procs
+
+
+def current_state(job: Job) -> str:
+    return "suspended" if job.state == STATE_SUSPENDED else "running"
+
+
+def suspend(job: Job) -> list[int]:
+    procs = job_processes(job)
+    for proc in procs:
+        try:
+            proc.suspend()
+        except psutil.NoSuchProcess:
+            continue
+    return [p.pid for p in procs]
+
+
+def resume(job: Job) -> list[int]:
+    procs = job_processes(job)
+    for proc in reversed(procs):
+        try:
+            proc.resume()
+        except psutil.NoSuchProcess:
+            continue
+    return [p.pid for p in procs]
+
+
+def terminate(job: Job, timeout: float) -> tuple[list[int], list[int]]:
+    """SIGTERM every process (resumed first so it can act on it), SIGKILL what outlives timeout.
+
+    Returns (signalled pids, pids that needed SIGKILL). Raises ControlError if one survives.
+    """
+    procs = job_processes(job)
+    for proc in procs:
+        try:
+            proc.terminate()
+            proc.resume()  # a stopped process only acts on SIGTERM once continued
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    _, still = psutil.wait_procs(alive, timeout=10)
+    if still:
+        raise ControlError(f"processes {[p.pid for p in still]} survived SIGKILL (stuck in disk I/O?); "
+                           "temp files were left in place")
+    return [p.pid for p in procs], [p.pid for p in alive]
+
+
+def remove_temp_files(job: Job) -> list[str]:
+    """Delete the job's temp files (listed again now that it is gone); never a finished .plot."""
+    candidates = set(job.tmp_files) | set(temp_files(job_dirs(job.args), job.plot_id))
+    removed = []
+    for path in sorted(candidates):
+        if path.endswith(".plot"):
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed

@@ -1,0 +1,418 @@
+"""Harvester archive dirs: their config, what is in them, and how much room is left.
+
+``roles/harvester`` writes ``/etc/plotfleet/harvester.yml`` (the archive dirs, the rsync module
+serving each, the daemon's port); ``plotfleet_space`` reads it and reports every dir. Reading a
+dir is kept apart from judging it: ``snapshot_dir`` is the only function here that touches the
+filesystem, everything else works on the plain data it returns.
+
+Files on their way in are recognised by name, because that is all rsync leaves behind:
+
+- rsync writes each received file as ``.<final name>.XXXXXX`` in the destination dir and renames
+  it when complete (or under ``--temp-dir``, or keeps it in ``--partial-dir`` when interrupted);
+- a plotter writing straight to the dir uses ``<name>.plot.tmp`` / ``<name>.plot.2.tmp``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible.module_utils.plotfleet.plotfiles import disk_space, expected_plot_bytes, list_plots, parse_plot_name
+from ansible.module_utils.plotfleet.tables import render_table
+from ansible.module_utils.plotfleet.units import human_bytes
+
+DEFAULT_CONFIG = "/etc/plotfleet/harvester.yml"
+# Subdirs of an archive dir where rsync may keep files in flight: the conventional
+# --partial-dir name and the names plotfleet's own transfers may pass as --temp-dir/--partial-dir.
+DEFAULT_INCOMING_SUBDIRS = (".rsync-partial", ".rsync-tmp", ".plotfleet-incoming")
+
+_RSYNC_TEMP = re.compile(r"^\.(?P<final>.+)\.[A-Za-z0-9]{6}$")
+_PLOTTER_TEMP = re.compile(r"^(?P<final>[^.].*\.plot)(?:\.2)?\.tmp$")
+_MODULE_NAME = re.compile(r"^[^\[\]/\s][^\[\]/]*$")
+
+
+class HarvesterConfigError(Exception):
+    """The harvester config cannot be used; ``problems`` names every bad key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ArchiveDir:
+    path: str
+    rsync_module: str | None = None
+    max_connections: int | None = None
+
+
+@dataclass(frozen=True)
+class HarvesterConfig:
+    archive_dirs: tuple[ArchiveDir, ...]
+    rsync_port: int | None = None
+    rsync_address: str | None = None
+    incoming_subdirs: tuple[str, ...] = DEFAULT_INCOMING_SUBDIRS
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One directory entry as seen by ``snapshot_dir``; ``subdir`` is '' for the dir itself."""
+
+    name: str
+    size_bytes: int
+    subdir: str = ""
+
+
+@dataclass(frozen=True)
+class DirSnapshot:
+    """What one archive dir looked like: space, finished plots, other files, or why unreadable."""
+
+    path: str
+    error: str | None = None
+    free_bytes: int = 0
+    total_bytes: int = 0
+    device: int | None = None
+    mount_point: str | None = None
+    plots: tuple[tuple[str, int], ...] = ()  # (name, size) of each complete plot
+    files: tuple[FileInfo, ...] = ()  # everything else that might be a file in flight
+
+
+@dataclass
+class Incoming:
+    name: str
+    final_name: str
+    size_bytes: int
+    kind: str  # rsync-temp | rsync-partial | plotter-temp
+    k: int | None
+    expected_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "final_name": self.final_name,
+            "size_bytes": self.size_bytes,
+            "kind": self.kind,
+            "k": self.k,
+            "expected_bytes": self.expected_bytes,
+        }
+
+
+@dataclass
+class DirReport:
+    path: str
+    rsync_module: str | None
+    max_connections: int | None
+    error: str | None = None
+    device: int | None = None
+    mount_point: str | None = None
+    free_bytes: int = 0
+    total_bytes: int = 0
+    plots: int = 0
+    plot_bytes: int = 0
+    plots_by_k: dict[int, int] = field(default_factory=dict)
+    incoming: list[Incoming] = field(default_factory=list)
+
+    @property
+    def used_bytes(self) -> int:
+        return max(self.total_bytes - self.free_bytes, 0)
+
+    @property
+    def incoming_bytes(self) -> int:
+        return sum(item.size_bytes for item in self.incoming)
+
+    @property
+    def free_after_incoming_bytes(self) -> int:
+        """Room left once the files now arriving are complete: what a planner may still promise."""
+        still_to_come = sum(max(item.expected_bytes - item.size_bytes, 0) for item in self.incoming)
+        return max(self.free_bytes - still_to_come, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "rsync_module": self.rsync_module,
+            "max_connections": self.max_connections,
+            "error": self.error,
+            "device": self.device,
+            "mount_point": self.mount_point,
+            "free_bytes": self.free_bytes,
+            "total_bytes": self.total_bytes,
+            "used_bytes": self.used_bytes,
+            "plots": self.plots,
+            "plot_bytes": self.plot_bytes,
+            "plots_by_k": {str(k): count for k, count in sorted(self.plots_by_k.items())},
+            "incoming": [item.as_dict() for item in self.incoming],
+            "incoming_bytes": self.incoming_bytes,
+            "free_after_incoming_bytes": self.free_after_incoming_bytes,
+        }
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def parse_harvester_config(data: Any) -> HarvesterConfig:
+    """Validate the harvester config (as loaded from YAML/JSON); every problem names its key."""
+    if not isinstance(data, Mapping):
+        raise HarvesterConfigError([f"the top level must be a mapping, got {_kind(data)}"])
+    problems: list[str] = []
+    dirs = parse_archive_dirs(data.get("archive_dirs"), problems)
+    rsync = data.get("rsync") or {}
+    if not isinstance(rsync, Mapping):
+        problems.append(f"rsync: must be a mapping, got {_kind(rsync)}")
+        rsync = {}
+    port = rsync.get("port")
+    if port is not None and not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
+        problems.append(f"rsync.port: must be an integer 1-65535, got {port!r}")
+    subdirs = data.get("incoming_subdirs", list(DEFAULT_INCOMING_SUBDIRS))
+    if not (isinstance(subdirs, list) and all(_is_plain_name(name) for name in subdirs)):
+        problems.append(f"incoming_subdirs: must be a list of directory names (no '/'), got {subdirs!r}")
+        subdirs = list(DEFAULT_INCOMING_SUBDIRS)
+    if problems:
+        raise HarvesterConfigError(problems)
+    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs))
+
+
+def parse_archive_dirs(items: Any, problems: list[str], key: str = "archive_dirs") -> list[ArchiveDir]:
+    """Archive dirs from a list of mappings (path, rsync_module, max_connections), appending problems."""
+    if not isinstance(items, list):
+        problems.append(f"{key}: must be a list of archive dirs, got {_kind(items)}")
+        return []
+    dirs: list[ArchiveDir] = []
+    for index, item in enumerate(items):
+        where = f"{key}[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append(f"{where}: must be a mapping with a 'path', got {_kind(item)}")
+            continue
+        path = item.get("path")
+        module = item.get("rsync_module")
+        limit = item.get("max_connections")
+        if not (isinstance(path, str) and os.path.isabs(path)):
+            problems.append(f"{where}.path: must be an absolute path, got {path!r}")
+            continue
+        if module is not None and not (isinstance(module, str) and _MODULE_NAME.match(module)):
+            problems.append(f"{where}.rsync_module: must be an rsync module name (no '[', ']', '/'), got {module!r}")
+        if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool)):
+            problems.append(f"{where}.max_connections: must be an integer, got {limit!r}")
+        dirs.append(ArchiveDir(os.path.normpath(path), module, limit))
+    problems.extend(_duplicates(dirs, key))
+    return dirs
+
+
+def _duplicates(dirs: list[ArchiveDir], key: str) -> list[str]:
+    problems = []
+    seen_paths: set[str] = set()
+    seen_modules: dict[str, str] = {}
+    for item in dirs:
+        if item.path in seen_paths:
+            problems.append(f"{key}: {item.path} is listed twice")
+        seen_paths.add(item.path)
+        if not item.rsync_module:
+            continue
+        other = seen_modules.setdefault(item.rsync_module, item.path)
+        if other != item.path:
+            problems.append(f"{key}: rsync module {item.rsync_module!r} serves both {other} and {item.path}")
+    return problems
+
+
+def load_harvester_config(path: str) -> HarvesterConfig:
+    """Read and validate the harvester config file. Raises HarvesterConfigError."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as err:
+        hint = "run roles/harvester on this host, or pass archive_dirs"
+        raise HarvesterConfigError([f"cannot read it: {err.strerror} ({hint})"]) from err
+    return parse_harvester_config(_parse_yaml_or_json(text))
+
+
+def _parse_yaml_or_json(text: str) -> Any:
+    # The role writes JSON (a subset of YAML) under a '#' header so hosts without PyYAML can
+    # read it; PyYAML, when present, also reads a hand-written YAML file.
+    try:
+        import yaml
+    except ImportError:
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        try:
+            return json.loads(body)
+        except ValueError as err:
+            raise HarvesterConfigError([f"not valid JSON and PyYAML is not installed to read YAML: {err}"]) from err
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise HarvesterConfigError([f"not valid YAML: {err}"]) from err
+
+
+# --- reading a dir (the only I/O) -----------------------------------------------------------
+
+
+def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_SUBDIRS) -> DirSnapshot:
+    """Space and contents of one archive dir; an unreadable dir comes back with ``error`` set."""
+    if not os.path.isdir(path):
+        reason = "does not exist" if not os.path.lexists(path) else "is not a directory"
+        return DirSnapshot(path, error=f"{path} {reason}")
+    try:
+        space = disk_space(path)
+        plots = tuple((plot.name, plot.size_bytes) for plot in list_plots(path))
+        files = _other_files(path, incoming_subdirs)
+    except OSError as err:
+        return DirSnapshot(path, error=f"cannot read {path}: {err.strerror}")
+    return DirSnapshot(path, None, space.free_bytes, space.total_bytes, space.device, _mount_point(path), plots, files)
+
+
+def _other_files(path: str, incoming_subdirs: Iterable[str]) -> tuple[FileInfo, ...]:
+    files = list(_regular_files(path, ""))
+    for subdir in incoming_subdirs:
+        if os.path.isdir(os.path.join(path, subdir)):
+            files.extend(_regular_files(os.path.join(path, subdir), subdir))
+    return tuple(files)
+
+
+def _regular_files(directory: str, subdir: str) -> Iterable[FileInfo]:
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if subdir == "" and entry.name.endswith(".plot") and not entry.name.startswith("."):
+                continue  # a finished plot, counted by list_plots
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    yield FileInfo(entry.name, entry.stat(follow_symlinks=False).st_size, subdir)
+            except OSError:  # renamed into place while we looked: no longer in flight
+                continue
+
+
+def _mount_point(path: str) -> str:
+    """The mount point holding ``path``: lets an operator tell which disk a dir is on."""
+    path = os.path.realpath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+# --- judging a dir (pure) ------------------------------------------------------------------
+
+
+def classify_incoming(item: FileInfo) -> Incoming | None:
+    """The plot in flight this entry is, or None when it is something else."""
+    final_name, kind = _final_name(item)
+    if final_name is None or not final_name.endswith(".plot"):
+        return None  # only plots are archived; anything else is not ours to count
+    k, _plot_id = parse_plot_name(final_name)
+    name = f"{item.subdir}/{item.name}" if item.subdir else item.name
+    return Incoming(name, final_name, item.size_bytes, kind, k, expected_plot_bytes(k))
+
+
+def _final_name(item: FileInfo) -> tuple[str | None, str]:
+    rsync_temp = _RSYNC_TEMP.match(item.name)
+    if rsync_temp:  # in the dir itself, or in a --temp-dir subdir
+        return rsync_temp.group("final"), "rsync-temp"
+    if item.subdir:  # --partial-dir keeps an interrupted file under its final name
+        return item.name, "rsync-partial"
+    plotter_temp = _PLOTTER_TEMP.match(item.name)
+    return (plotter_temp.group("final") if plotter_temp else None), "plotter-temp"
+
+
+def report_dir(archive_dir: ArchiveDir, snapshot: DirSnapshot) -> DirReport:
+    """The space report of one archive dir from what ``snapshot_dir`` saw."""
+    report = DirReport(archive_dir.path, archive_dir.rsync_module, archive_dir.max_connections)
+    if snapshot.error:
+        report.error = snapshot.error
+        return report
+    report.device = snapshot.device
+    report.mount_point = snapshot.mount_point
+    report.free_bytes = snapshot.free_bytes
+    report.total_bytes = snapshot.total_bytes
+    for name, size in snapshot.plots:
+        k, _plot_id = parse_plot_name(name)
+        report.plots += 1
+        report.plot_bytes += size
+        if k is not None:
+            report.plots_by_k[k] = report.plots_by_k.get(k, 0) + 1
+    incoming = (classify_incoming(item) for item in snapshot.files)
+    report.incoming = sorted((item for item in incoming if item), key=lambda item: item.name)
+    return report
+
+
+def summarize_host(reports: list[DirReport]) -> dict[str, Any]:
+    """Host totals. Space counts each device once: two dirs on one disk share its free bytes."""
+    readable = [report for report in reports if not report.error]
+    by_device = {report.device: report for report in readable}
+    return {
+        "dirs": len(reports),
+        "dirs_with_errors": len(reports) - len(readable),
+        "devices": len(by_device),
+        "free_bytes": sum(report.free_bytes for report in by_device.values()),
+        "total_bytes": sum(report.total_bytes for report in by_device.values()),
+        "used_bytes": sum(report.used_bytes for report in by_device.values()),
+        "plots": sum(report.plots for report in readable),
+        "plot_bytes": sum(report.plot_bytes for report in readable),
+        "incoming": sum(len(report.incoming) for report in readable),
+        "incoming_bytes": sum(report.incoming_bytes for report in readable),
+    }
+
+
+def inspect_harvester(config: HarvesterConfig) -> tuple[list[DirReport], dict[str, Any]]:
+    """Every archive dir's report and the host totals."""
+    reports = [report_dir(item, snapshot_dir(item.path, config.incoming_subdirs)) for item in config.archive_dirs]
+    return reports, summarize_host(reports)
+
+
+def _is_plain_name(name: Any) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+# --- the fleet view (controller) -----------------------------------------------------------
+
+SPACE_TABLE_HEADERS = ("HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING")
+
+
+def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """One document from each harvester's plotfleet_space result (None: the host has none).
+
+    Unreachable and failed harvesters are listed with their message, never dropped: a report
+    that silently leaves out a harvester would show less room than the fleet has, or hide a disk.
+    """
+    report: dict[str, Any] = {"harvesters": [], "unreachable": [], "failed": []}
+    for host, result in results.items():
+        if not isinstance(result, Mapping):
+            report["failed"].append({"host": host, "msg": "no result: the host was not part of the run"})
+        elif result.get("unreachable"):
+            report["unreachable"].append({"host": host, "msg": str(result.get("msg") or "unreachable")})
+        elif result.get("failed"):
+            report["failed"].append({"host": host, "msg": str(result.get("msg") or "failed")})
+        else:
+            dirs = list(result.get("archive_dirs") or [])
+            report["harvesters"].append({"host": host, "archive_dirs": dirs, "totals": dict(result.get("host") or {})})
+    keys = ("free_bytes", "total_bytes", "plots", "incoming", "incoming_bytes")
+    report["totals"] = {key: sum(int(item["totals"].get(key) or 0) for item in report["harvesters"]) for key in keys}
+    return report
+
+
+def render_space_table(report: Mapping[str, Any]) -> str:
+    """The fleet report as a table (a row per archive dir), the hosts not read, and a summary."""
+    rows = [_space_row(item["host"], entry) for item in report["harvesters"] for entry in item["archive_dirs"]]
+    lines = [render_table(SPACE_TABLE_HEADERS, rows), ""]
+    for kind in ("unreachable", "failed"):
+        lines += [f"{item['host']}: {kind.upper()}: {item['msg']}" for item in report[kind]]
+    totals = report["totals"]
+    lines.append(
+        f"{len(report['harvesters'])} harvester(s) read, {len(report['unreachable'])} unreachable, "
+        f"{len(report['failed'])} failed; free {human_bytes(totals['free_bytes'])} of "
+        f"{human_bytes(totals['total_bytes'])}; {totals['plots']} plots, {totals['incoming']} incoming"
+    )
+    return "\n".join(lines)
+
+
+def _space_row(host: str, entry: Mapping[str, Any]) -> tuple[object, ...]:
+    module = entry.get("rsync_module") or "-"
+    if entry.get("error"):
+        return (host, entry["path"], module, f"ERROR: {entry['error']}", "", "", "")
+    incoming = entry.get("incoming") or []
+    arriving = f"{len(incoming)} ({human_bytes(entry.get('incoming_bytes') or 0)})" if incoming else "0"
+    free, total = human_bytes(entry.get("free_bytes")), human_bytes(entry.get("total_bytes"))
+    return (host, entry["path"], module, free, total, entry.get("plots", 0), arriving)

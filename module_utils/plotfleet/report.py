@@ -1,0 +1,146 @@
+"""The fleet at a glance: one structure and one readable text from every host's results.
+
+Input is what the status playbook registered on each host (``plotfleet_jobs`` on plotters,
+``plotfleet_space`` on harvesters), including unreachable and failed hosts, which are reported
+rather than dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible.module_utils.plotfleet.tables import render_table
+from ansible.module_utils.plotfleet.units import human_bytes, human_seconds
+
+
+def host_outcome(result: Any) -> tuple[str, str | None]:
+    """(status, message) of one registered result: ok, unreachable, failed or not run."""
+    if not isinstance(result, Mapping) or not result:
+        return "not run", "no result (host not in this run, or skipped)"
+    if result.get("unreachable"):
+        return "unreachable", str(result.get("msg", "unreachable")).strip()
+    if result.get("failed"):
+        return "failed", str(result.get("msg", "failed")).strip()
+    if result.get("skipped"):
+        return "not run", str(result.get("skip_reason", "skipped"))
+    return "ok", None
+
+
+def _host_vars(hostvars: Any, host: str) -> Mapping:
+    try:
+        return hostvars[host]
+    except (KeyError, TypeError):
+        return {}
+
+
+def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[str],
+                 plotter_var: str = "plotfleet_state", harvester_var: str = "plotfleet_space") -> dict:
+    report: dict[str, Any] = {"plotters": {}, "harvesters": {}, "problems": []}
+    for host in plotters:
+        result = _host_vars(hostvars, host).get(plotter_var)
+        status, msg = host_outcome(result)
+        entry = {"status": status, "msg": msg}
+        if status == "ok":
+            entry.update({key: result.get(key, []) for key in ("jobs", "tmp_dirs", "dst_dirs", "transfers")})
+        else:
+            report["problems"].append(f"plotter {host}: {status}: {msg}")
+        report["plotters"][host] = entry
+    for host in harvesters:
+        result = _host_vars(hostvars, host).get(harvester_var)
+        status, msg = host_outcome(result)
+        entry = {"status": status, "msg": msg}
+        if status == "ok":
+            entry["archive_dirs"] = result.get("archive_dirs", [])
+        else:
+            report["problems"].append(f"harvester {host}: {status}: {msg}")
+        report["harvesters"][host] = entry
+    report["summary"] = _summary(report)
+    return report
+
+
+def _summary(report: Mapping) -> dict:
+    ok_plotters = [p for p in report["plotters"].values() if p["status"] == "ok"]
+    ok_harvesters = [h for h in report["harvesters"].values() if h["status"] == "ok"]
+    archive_dirs = [d for h in ok_harvesters for d in h["archive_dirs"]]
+    return {
+        "jobs": sum(len(p["jobs"]) for p in ok_plotters),
+        "plots_waiting": sum(d.get("plot_count", len(d.get("plots", []))) for p in ok_plotters for d in p["dst_dirs"]),
+        "transfers": sum(len(p["transfers"]) for p in ok_plotters),
+        "archive_free_bytes": sum(d.get("free_bytes") or 0 for d in archive_dirs),
+        "archive_plots": sum(d.get("plots") or 0 for d in archive_dirs if isinstance(d.get("plots"), int)),
+        "hosts_down": [host for group in ("plotters", "harvesters") for host, e in report[group].items()
+                       if e["status"] != "ok"],
+    }
+
+
+def _short(plot_id: str | None, pid: int) -> str:
+    return plot_id[:8] if plot_id else f"pid:{pid}"
+
+
+def _jobs_table(report: Mapping) -> str:
+    rows = []
+    for host, entry in report["plotters"].items():
+        for job in entry.get("jobs", []):
+            rows.append([host, _short(job.get("plot_id"), job.get("pid")), job.get("plotter"), job.get("k"),
+                         job.get("phase_text"), job.get("tmp_dir"), job.get("dst_dir"),
+                         human_seconds(job.get("wall_seconds")), job.get("state"),
+                         human_bytes(job.get("tmp_bytes")), job.get("pid")])
+    if not rows:
+        return "  (no plot jobs)"
+    return render_table(["host", "plot", "plotter", "k", "phase", "tmp", "dst", "wall", "state", "tmp used", "pid"],
+                        rows, indent="  ")
+
+
+def _dirs_table(report: Mapping) -> str:
+    rows = []
+    for host, entry in report["plotters"].items():
+        for kind in ("tmp", "dst"):
+            for d in entry.get(f"{kind}_dirs", []):
+                plots = d.get("plot_count", "") if kind == "dst" else ""
+                free = d.get("error") or human_bytes(d.get("free_bytes"))
+                rows.append([host, kind, d.get("path"), free, human_bytes(d.get("total_bytes")),
+                             len(d.get("jobs", [])), plots])
+    if not rows:
+        return "  (no dirs)"
+    return render_table(["host", "kind", "dir", "free", "total", "jobs", "plots ready"], rows, indent="  ")
+
+
+def _transfers_table(report: Mapping) -> str:
+    rows = []
+    for host, entry in report["plotters"].items():
+        for t in entry.get("transfers", []):
+            rows.append([host, t.get("source"), f"{t.get('host')}::{t.get('module')}",
+                         human_bytes(t.get("size_bytes")), t.get("started_at"), t.get("pid")])
+    if not rows:
+        return "  (no transfers running)"
+    return render_table(["plotter", "plot", "to", "size", "started", "pid"], rows, indent="  ")
+
+
+def _archive_table(report: Mapping) -> str:
+    rows = []
+    for host, entry in report["harvesters"].items():
+        for d in entry.get("archive_dirs", []):
+            incoming = d.get("incoming") or []
+            free = d.get("error") or human_bytes(d.get("free_bytes"))
+            rows.append([host, d.get("path"), d.get("rsync_module"), free, human_bytes(d.get("total_bytes")),
+                         d.get("plots"), len(incoming) if isinstance(incoming, list) else incoming])
+    if not rows:
+        return "  (no archive dirs)"
+    return render_table(["harvester", "dir", "rsync module", "free", "total", "plots", "incoming"], rows,
+                        indent="  ")
+
+
+def render_status(report: Mapping) -> str:
+    summary = report["summary"]
+    parts = [
+        f"plotfleet: {summary['jobs']} jobs, {summary['plots_waiting']} plots waiting in dst, "
+        f"{summary['transfers']} transfers, {human_bytes(summary['archive_free_bytes'])} free on harvesters",
+        "", "JOBS", _jobs_table(report),
+        "", "PLOTTER DIRS", _dirs_table(report),
+        "", "TRANSFERS", _transfers_table(report),
+        "", "HARVESTERS", _archive_table(report),
+    ]
+    if report["problems"]:
+        parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in report["problems"]]]
+    return "\n".join(parts)

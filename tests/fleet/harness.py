@@ -1,0 +1,559 @@
+"""A multi-host test fleet on one machine, built from Linux namespaces.
+
+Layout of a fleet with id ``<id>`` and subnet ``10.77.<n>.0/24``::
+
+    netns pf-<id>-sw     bridge br0; one veth end per host (v1, v2...) and vctl
+    netns pf-<id>-ctl    the controller, 10.77.<n>.1, eth0 (runs ansible via controller_run)
+    netns pf-<id>-<host> a host, 10.77.<n>.(10+i), eth0; inside it a PID + mount + UTS
+                         namespace whose init (hostinit.py) runs ``sshd -D -e``
+
+Each host sees its own /etc/plotfleet, /var/log/plotfleet, /srv/plotfleet and /run/plotfleet,
+bind-mounted from ``<workdir>/hosts/<name>/{etc,log,srv,run}``; the rest of the filesystem is
+the machine's. Every process the harness starts is recorded as (pid, start time); teardown
+kills those, which takes their PID namespaces and everything in them along, deletes the
+network namespaces and checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from fleet.procs import FleetError, TrackedProcess, children_of, in_netns, ns_inode, processes_in, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+HOSTINIT = Path(__file__).resolve().parent / "hostinit.py"
+LOCK_FILE = Path("/run/lock/plotfleet-fleet.lock")
+PREFIX = "pf-"
+SUBNET = "10.77.{index}"
+# Where each host's private directories appear inside it, keyed by their backing dir name.
+PRIVATE_DIRS = {"etc": "/etc/plotfleet", "log": "/var/log/plotfleet", "srv": "/srv/plotfleet",
+                "run": "/run/plotfleet"}
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen")
+SSHD = "/usr/sbin/sshd"
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """What to build: a host's name, its inventory groups and its tmpfs mounts (path -> size)."""
+
+    name: str
+    groups: tuple[str, ...]
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Node:
+    """A running namespace node (a host or the controller) and the processes that make it."""
+
+    name: str
+    netns: str
+    address: str
+    launcher: TrackedProcess  # the unshare process: the PID Popen gave us
+    init: TrackedProcess  # its child, PID 1 inside the node's PID namespace
+    namespaces: dict[str, int]  # kind -> inode, to find processes still inside after teardown
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Node:
+        return cls(data["name"], data["netns"], data["address"], TrackedProcess(**data["launcher"]),
+                   TrackedProcess(**data["init"]), data["namespaces"], tuple(data["groups"]))
+
+
+def plan_hosts(plotters: int = 1, harvesters: int = 1, tmpfs: Mapping[str, str] | None = None,
+               host_tmpfs: Mapping[str, Mapping[str, str]] | None = None) -> list[HostSpec]:
+    """Host specs for ``plotter1..N`` and ``harvester1..M``.
+
+    ``tmpfs`` is mounted on every host, ``host_tmpfs`` adds mounts to the named hosts.
+    """
+    names = [(f"plotter{i}", "plotters") for i in range(1, plotters + 1)]
+    names += [(f"harvester{i}", "harvesters") for i in range(1, harvesters + 1)]
+    host_tmpfs = host_tmpfs or {}
+    unknown = set(host_tmpfs) - {name for name, _ in names}
+    if unknown:
+        raise FleetError(f"host_tmpfs names hosts not in the fleet: {', '.join(sorted(unknown))}")
+    return [HostSpec(name, (group,), {**(tmpfs or {}), **host_tmpfs.get(name, {})}) for name, group in names]
+
+
+def check_environment() -> None:
+    if os.geteuid() != 0:
+        raise FleetError("the test fleet creates namespaces and mounts: run it as root")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if not os.access(SSHD, os.X_OK):
+        missing.append(SSHD)
+    if missing:
+        raise FleetError(f"the test fleet needs {', '.join(missing)}: run scripts/setup (openssh-server, "
+                         "openssh-client, iproute2, util-linux)")
+    if not PYTHON.exists():
+        raise FleetError(f"{PYTHON} is missing: run scripts/setup")
+
+
+def run(cmd: Sequence[str], *, input: str | None = None) -> str:
+    """Runs a setup command; a failure becomes a FleetError that shows the command and stderr."""
+    proc = subprocess.run(list(cmd), input=input, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FleetError(f"{' '.join(cmd)} failed (rc={proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def fleet_lock() -> Iterator[None]:
+    """Serialises choosing a subnet and creating namespaces across concurrent fleets."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def netns_names() -> list[str]:
+    try:
+        return sorted(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return []
+
+
+def used_subnet_indexes() -> set[int]:
+    """Subnet indexes held by live fleets, read from their controllers' addresses."""
+    used = set()
+    for name in netns_names():
+        if not (name.startswith(PREFIX) and name.endswith("-ctl")):
+            continue
+        with contextlib.suppress(FleetError):
+            for link in json.loads(run(["ip", "-n", name, "-j", "-4", "addr", "show", "dev", "eth0"])):
+                for addr in link.get("addr_info", []):
+                    used.add(int(addr["local"].split(".")[2]))
+    return used
+
+
+def free_subnet_index() -> int:
+    used = used_subnet_indexes()
+    for index in range(1, 255):
+        if index not in used:
+            return index
+    raise FleetError("no free 10.77.<n>.0/24 subnet: remove leftover fleets with scripts/fleet clean")
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel SIGKILLs the child if the harness process dies without teardown."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Fleet:
+    """A set of hosts and a controller in namespaces; see the module docstring.
+
+    Use as a context manager, through the pytest fixtures in conftest.py, or by hand via
+    scripts/fleet. ``down()`` is idempotent and also registered with atexit while up.
+    """
+
+    def __init__(self, hosts: Sequence[HostSpec], workdir: Path, *, fleet_id: str | None = None,
+                 tie_to_process: bool = True) -> None:
+        if len({host.name for host in hosts}) != len(hosts):
+            raise FleetError("host names must be unique")
+        self.specs = list(hosts)
+        self.workdir = Path(workdir).resolve()
+        self.id = fleet_id or secrets.token_hex(3)
+        self.subnet_index = 0
+        self.controller: Node | None = None
+        self.hosts: dict[str, Node] = {}
+        self.tie_to_process = tie_to_process
+        self._popens: list[subprocess.Popen] = []
+        self._is_down = False
+
+    # -- names and paths --------------------------------------------------------------------
+
+    def netns(self, role: str) -> str:
+        return f"{PREFIX}{self.id}-{role}"
+
+    @property
+    def all_netns(self) -> list[str]:
+        return [self.netns("sw"), self.netns("ctl"), *(self.netns(spec.name) for spec in self.specs)]
+
+    @property
+    def inventory(self) -> Path:
+        return self.workdir / "inventory.yml"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.workdir / "ssh" / "id_ed25519"
+
+    def host_dir(self, name: str) -> Path:
+        return self.workdir / "hosts" / name
+
+    def address(self, name: str) -> str:
+        return self.hosts[name].address
+
+    def host_path(self, name: str, path: str) -> Path:
+        """Where the test can read/write ``path`` as host ``name`` sees it.
+
+        Private dirs map to their backing dir; anything else (e.g. a tmpfs) is reached through
+        the host init's /proc/<pid>/root, which is the host's own view of the filesystem.
+        """
+        on_tmpfs = any(is_within(path, mount) for mount in self._spec(name).tmpfs)
+        for backing, inside in PRIVATE_DIRS.items():
+            if is_within(path, inside) and not on_tmpfs:
+                return self.host_dir(name) / backing / os.path.relpath(path, inside)
+        return Path(f"/proc/{self._node(name).init.pid}/root{path}")
+
+    def _spec(self, name: str) -> HostSpec:
+        return next(spec for spec in self.specs if spec.name == name)
+
+    # -- bring-up ---------------------------------------------------------------------------
+
+    def up(self, timeout: float = 30) -> Fleet:
+        check_environment()
+        atexit.register(self.down)
+        try:
+            self._prepare_files()
+            with fleet_lock():
+                self.subnet_index = free_subnet_index()
+                self._create_network()
+                self.controller = self._start_node("ctl", f"{self._subnet}.1", ())
+                for i, spec in enumerate(self.specs, start=1):
+                    address = f"{self._subnet}.{10 + i}"
+                    self.hosts[spec.name] = self._start_node(spec.name, address, spec.groups)
+            self._write_inventory()
+            self._wait_for_sshd(timeout)
+        except BaseException:
+            self.down(check=False)
+            raise
+        return self
+
+    @property
+    def _subnet(self) -> str:
+        return SUBNET.format(index=self.subnet_index)
+
+    def _prepare_files(self) -> None:
+        (self.workdir / "ssh").mkdir(parents=True, exist_ok=True)
+        if not self.ssh_key.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"plotfleet-{self.id}",
+                 "-f", str(self.ssh_key)])
+        authorized = self.workdir / "ssh" / "authorized_keys"
+        authorized.write_text(self.ssh_key.with_suffix(".pub").read_text())
+        # sshd's compiled-in privilege separation dir; a service manager would create it.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        for spec in self.specs:
+            base = self.host_dir(spec.name)
+            for backing in PRIVATE_DIRS:
+                (base / backing).mkdir(parents=True, exist_ok=True)
+            (base / "sshd").mkdir(exist_ok=True)
+            key = base / "sshd" / "ssh_host_ed25519_key"
+            if not key.exists():
+                run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+
+    def _create_network(self) -> None:
+        sw, ctl = self.netns("sw"), self.netns("ctl")
+        taken = set(self.all_netns) & set(netns_names())
+        if taken:
+            raise FleetError(f"network namespaces already exist: {', '.join(sorted(taken))}")
+        peers = {"vctl": ctl, **{f"v{i}": self.netns(s.name) for i, s in enumerate(self.specs, start=1)}}
+        batch = [f"netns add {name}" for name in self.all_netns]
+        batch += [f"link add {port} netns {sw} type veth peer name eth0 netns {ns}"
+                  for port, ns in peers.items()]
+        run(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+        switch = ["link add br0 type bridge", "link set br0 up"]
+        switch += [f"link set {port} master br0 up" for port in peers]
+        run(["ip", "-n", sw, "-batch", "-"], input="\n".join(switch) + "\n")
+
+    def _configure_interface(self, netns: str, address: str) -> None:
+        batch = ["link set lo up", f"addr add {address}/24 dev eth0", "link set eth0 up"]
+        run(["ip", "-n", netns, "-batch", "-"], input="\n".join(batch) + "\n")
+
+    def _start_node(self, name: str, address: str, groups: tuple[str, ...]) -> Node:
+        netns = self.netns(name)
+        self._configure_interface(netns, address)
+        is_host = name != "ctl"
+        unshare = ["unshare", "--pid", "--fork", "--kill-child"]
+        init = [str(PYTHON), str(HOSTINIT)]
+        if is_host:
+            unshare += ["--mount-proc", "--mount", "--uts", "--propagation", "private"]
+            init += self._host_init_args(self._spec(name), address)
+        log_path = self.workdir / f"{name}.log" if not is_host else self.host_dir(name) / "init.log"
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                ["ip", "netns", "exec", netns, *unshare, "--", *init],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent if self.tie_to_process else None)
+        self._popens.append(popen)
+        launcher = TrackedProcess.of(popen.pid)
+        init_pid = wait_for(lambda: children_of(popen.pid) or popen.poll() is not None, 10,
+                            f"the init process of {name}")
+        if popen.poll() is not None:
+            raise FleetError(f"{name}: namespace init exited at once:\n{log_path.read_text()[-2000:]}")
+        pid = init_pid[0]
+        namespaces = {kind: ns_inode(pid, kind) for kind in ("pid", "net", "mnt")}
+        return Node(name, netns, address, launcher, TrackedProcess.of(pid), namespaces, groups)
+
+    def _host_init_args(self, spec: HostSpec, address: str) -> list[str]:
+        base = self.host_dir(spec.name)
+        args = ["--hostname", spec.name]
+        args += [f"--bind={base / backing}={inside}" for backing, inside in PRIVATE_DIRS.items()]
+        args += [f"--tmpfs={path}={size}" for path, size in spec.tmpfs.items()]
+        return [*args, "--", SSHD, "-D", "-e", "-f", str(self._write_sshd_config(spec.name, address))]
+
+    def _write_sshd_config(self, name: str, address: str) -> Path:
+        base = self.host_dir(name) / "sshd"
+        config = base / "sshd_config"
+        config.write_text("\n".join([
+            f"ListenAddress {address}:22",
+            f"HostKey {base / 'ssh_host_ed25519_key'}",
+            f"AuthorizedKeysFile {self.workdir / 'ssh' / 'authorized_keys'}",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            # The work dir may sit under /tmp (world-writable), which StrictModes rejects.
+            "StrictModes no",
+            "UseDNS no",
+            "PidFile none",
+            "PrintMotd no",
+            # Ansible opens many sessions at once through ControlPersist masters.
+            "MaxStartups 200",
+            "MaxSessions 200",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]))
+        return config
+
+    def _write_inventory(self) -> None:
+        groups: dict[str, dict] = {}
+        for node in self.hosts.values():
+            for group in node.groups:
+                groups.setdefault(group, {"hosts": {}})["hosts"][node.name] = {"ansible_host": node.address}
+        inventory = {"all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(self.ssh_key),
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                                           "-o LogLevel=ERROR",
+                "ansible_python_interpreter": str(PYTHON),
+            },
+            "children": groups,
+        }}
+        self.inventory.write_text(yaml.safe_dump(inventory, sort_keys=False))
+
+    def _wait_for_sshd(self, timeout: float) -> None:
+        """Polls until every host's sshd sends its banner to a connection from the controller."""
+        pending = dict(self.hosts)
+
+        def probe() -> bool:
+            for name, node in list(pending.items()):
+                if not node.init.is_running():
+                    log = (self.host_dir(name) / "init.log").read_text()[-2000:]
+                    raise FleetError(f"{name}: sshd/init exited during start-up:\n{log}")
+                if ssh_banner(node.address):
+                    del pending[name]
+            return not pending
+
+        in_netns(f"/run/netns/{self.netns('ctl')}",
+                 lambda: wait_for(probe, timeout, f"sshd on {', '.join(pending)}"))
+
+    # -- use --------------------------------------------------------------------------------
+
+    def controller_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment controller commands get: ours, the fleet's Ansible defaults, ``env``."""
+        return {
+            **os.environ,
+            # The controller's tools (ansible, ansible-playbook) are the project venv's.
+            "PATH": f"{PYTHON.parent}:{os.environ.get('PATH', os.defpath)}",
+            "ANSIBLE_INVENTORY": str(self.inventory),
+            # Per-fleet ControlPath: a later fleet reusing these addresses must never talk to
+            # a ControlPersist master of this one.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.workdir / "cp"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            **(env or {}),
+        }
+
+    def controller_run(self, cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
+                       cwd: Path | str = ROOT, check: bool = False, timeout: float | None = None,
+                       input: str | None = None, capture: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs ``cmd`` on the controller (its network and PID namespace), from the project root.
+
+        Joining the controller's PID namespace means anything it leaves behind (ssh
+        ControlPersist masters) dies with the controller at teardown.
+        """
+        return subprocess.run(
+            ["nsenter", f"--target={self._node('ctl').init.pid}", "--net", "--pid", "--", *cmd],
+            env=self.controller_env(env), cwd=cwd, check=check, timeout=timeout, input=input,
+            capture_output=capture, text=True)
+
+    def host_run(self, name: str, cmd: Sequence[str], *, check: bool = False, timeout: float | None = None,
+                 input: str | None = None, capture: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs ``cmd`` on host ``name``: in its network, PID, mount and UTS namespaces (cwd /)."""
+        return subprocess.run(
+            ["nsenter", f"--target={self._node(name).init.pid}", "--net", "--pid", "--mount", "--uts",
+             "--", *cmd],
+            check=check, timeout=timeout, input=input, capture_output=capture, text=True)
+
+    def host_pids(self, name: str) -> list[int]:
+        """PIDs (as seen from outside) of every process running on host ``name``."""
+        return processes_in({"pid": {self._node(name).namespaces["pid"]}})
+
+    def _node(self, name: str) -> Node:
+        node = self.controller if name == "ctl" else self.hosts.get(name)
+        if node is None:
+            raise FleetError(f"fleet {self.id} has no running node {name!r}")
+        return node
+
+    # -- teardown ---------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [node for node in (self.controller, *self.hosts.values()) if node is not None]
+
+    def down(self, check: bool = True) -> None:
+        """Kills every process the fleet started, deletes its namespaces, verifies nothing is left.
+
+        Killing a node's init ends its PID namespace: the kernel kills every process in it,
+        and the mount namespace with its bind and tmpfs mounts goes away with the last one.
+        """
+        if self._is_down:
+            return
+        started = time.time()
+        for node in self.nodes:
+            node.init.kill()
+            node.launcher.kill()
+        for popen in self._popens:
+            # Our own child: its PID cannot be reused before we reap it, so kill() is safe.
+            if popen.poll() is None:
+                popen.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=10)
+        namespaces = self._namespace_inodes()
+        with contextlib.suppress(FleetError):
+            wait_for(lambda: not processes_in(namespaces, started), 10, "fleet processes to exit")
+        self._delete_netns()
+        atexit.unregister(self.down)
+        self._is_down = True
+        leftovers = self.leftovers(started)
+        if leftovers and check:
+            raise FleetError(f"fleet {self.id} teardown left: " + "; ".join(leftovers))
+
+    def _namespace_inodes(self) -> dict[str, set[int]]:
+        inodes: dict[str, set[int]] = {"pid": set(), "net": set(), "mnt": set()}
+        for node in self.nodes:
+            for kind, inode in node.namespaces.items():
+                if inode is not None and kind in inodes:
+                    inodes[kind].add(inode)
+        # The switch has no process; the controller's netns inode is covered above.
+        return inodes
+
+    def _delete_netns(self) -> None:
+        mine = [name for name in self.all_netns if name in netns_names()]
+        if mine:
+            batch = "".join(f"netns del {name}\n" for name in mine)
+            subprocess.run(["ip", "-force", "-batch", "-"], input=batch, capture_output=True, text=True)
+
+    def leftovers(self, started_before: float | None = None) -> list[str]:
+        """What of this fleet still exists: namespaces, processes, mounts under the work dir."""
+        found = [f"netns {name}" for name in netns_names() if name.startswith(f"{PREFIX}{self.id}-")]
+        found += [f"process {pid} ({proc_cmdline(pid)})"
+                  for pid in processes_in(self._namespace_inodes(), started_before)]
+        found += [f"process {p.pid} (started by the harness)"
+                  for node in self.nodes for p in (node.launcher, node.init) if p.is_running()]
+        found += [f"mount {mount}" for mount in mounts_under(self.workdir)]
+        return found
+
+    # -- state for scripts/fleet --------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"id": self.id, "workdir": str(self.workdir), "subnet_index": self.subnet_index,
+                "specs": [asdict(spec) for spec in self.specs],
+                "controller": asdict(self.controller) if self.controller else None,
+                "hosts": {name: asdict(node) for name, node in self.hosts.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Fleet:
+        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"]) for s in state["specs"]]
+        fleet = cls(specs, Path(state["workdir"]), fleet_id=state["id"], tie_to_process=False)
+        fleet.subnet_index = state["subnet_index"]
+        fleet.controller = Node.from_dict(state["controller"]) if state["controller"] else None
+        fleet.hosts = {name: Node.from_dict(node) for name, node in state["hosts"].items()}
+        return fleet
+
+    def detach(self) -> None:
+        """Leaves the fleet running after this process exits (scripts/fleet up)."""
+        atexit.unregister(self.down)
+
+    def __enter__(self) -> Fleet:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def is_within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def ssh_banner(address: str, port: int = 22) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5) as conn:
+            return conn.recv(8).startswith(b"SSH-")
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, None):
+            raise
+        return False
+
+
+def proc_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "?"
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` in our mount namespace."""
+    prefix = str(path)
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4]
+        if is_within(mount_point, prefix):
+            found.append(mount_point)
+    return found
+
+
+def stale_fleets() -> dict[str, list[str]]:
+    """Leftover ``pf-<id>-*`` namespaces with no process in any of them, by fleet id.
+
+    Taken under the fleet lock, so a fleet being built (namespaces made, processes not yet
+    started) is never mistaken for a stale one.
+    """
+    by_id: dict[str, list[str]] = {}
+    for name in netns_names():
+        if name.startswith(PREFIX) and name.count("-") >= 2:
+            by_id.setdefault(name.split("-")[1], []).append(name)
+    stale = {}
+    for fleet_id, names in by_id.items():
+        inodes = {os.stat(f"/run/netns/{name}").st_ino for name in names}
+        if not processes_in({"net": inodes}):
+            stale[fleet_id] = names
+    return stale
+
+
+def remove_stale_fleets() -> dict[str, list[str]]:
+    with fleet_lock():
+        stale = stale_fleets()
+        for names in stale.values():
+            batch = "".join(f"netns del {name}\n" for name in names)
+            subprocess.run(["ip", "-force", "-batch", "-"], input=batch, capture_output=True, text=True)
+    return stale
