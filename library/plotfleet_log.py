@@ -18,7 +18,7 @@ options:
   path:
     description:
       - A log file, or a dir whose plot logs are all read (files that are not plot logs are
-        listed in C(skipped)).
+        listed in C(ignored)).
     type: path
     required: true
   recurse:
@@ -127,7 +127,7 @@ plots:
       description: The final plot path, once the log names it.
       type: str
       sample: /mnt/dst/00/plot-k32-2026-11-25-08-18-ce02....plot
-skipped:
+ignored:
   description: Files in the dir that were not plot logs.
   returned: always
   type: list
@@ -154,10 +154,10 @@ def main() -> None:
     if not os.path.exists(path):
         module.fail_json(msg=f"read plot logs: {path} does not exist")
     try:
-        plots, skipped = read_logs(path, module.params["recurse"])
+        plots, ignored = read_logs(path, module.params["recurse"])
     except OSError as err:
         module.fail_json(msg=f"read plot logs: cannot read {err.filename or path}: {err.strerror or err}")
-    module.exit_json(changed=False, plots=plots, skipped=skipped)
+    module.exit_json(changed=False, plots=plots, ignored=ignored)
 
 
 if __name__ == "__main__":

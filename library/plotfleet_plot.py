@@ -11,7 +11,7 @@ description:
   - Looks at the jobs running on the plotter (see M(plotfleet_jobs)) and decides, with plotman's
     rules and plotfleet's additions, whether a new job may start now, on which tmp dir and
     towards which dst dir.
-  - The rules, all from the plotter config: C(global_stagger_m) since the youngest job,
+  - The rules come from the plotter config - C(global_stagger_m) since the youngest job,
     C(global_max_jobs), a machine-wide C(phase1_max_jobs), per tmp dir
     C(tmpdir_stagger_phase_major/minor/limit) and C(tmpdir_max_jobs) with C(tmp_overrides), a
     dst free-space guard (room for this plot and every plot inbound from running jobs) and an

@@ -56,13 +56,13 @@ def iter_log_files(directory: str, recurse: bool = False) -> Iterator[str]:
 
 
 def read_logs(path: str, recurse: bool = False) -> tuple[list[dict], list[dict]]:
-    """(records, skipped) for a log file or every plot log in a dir. Raises OSError."""
+    """(records, ignored) for a log file or every plot log in a dir. Raises OSError."""
     if not os.path.isdir(path):
         return [log_record(path, parse_log_file(path))], []
-    records, skipped = [], []
+    records, ignored = [], []
     for file_path in iter_log_files(path, recurse):
         if is_plot_log(file_path):
             records.append(log_record(file_path, parse_log_file(file_path)))
         else:
-            skipped.append({"path": file_path, "reason": "not a plot log"})
-    return records, skipped
+            ignored.append({"path": file_path, "reason": "not a plot log"})
+    return records, ignored

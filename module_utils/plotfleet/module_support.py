@@ -16,7 +16,7 @@ def load_config_or_fail(module, path: str):
     try:
         return load_config(path)
     except ConfigError as err:
-        module.fail_json(msg=f"load config {path}: {err}", problems=getattr(err, "problems", [str(err)]))
+        module.fail_json(msg=f"load config: {err}", problems=getattr(err, "problems", [str(err)]))
 
 
 def require_psutil(module) -> None:

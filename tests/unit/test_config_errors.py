@@ -441,3 +441,18 @@ def test_tmp_override_given_twice_in_two_spellings() -> None:
     problems = problems_with("scheduling", {"tmp_overrides": {"/srv/plot/nvme0": {}, "/srv/plot/nvme0/": {}}})
 
     assert problems == ['scheduling.tmp_overrides["/srv/plot/nvme0/"]: "/srv/plot/nvme0" has an entry already']
+
+
+def test_bad_legacy_key_is_reported_where_it_is() -> None:
+    assert problems_with("plotting", {"n_threads": "two", "chia": {"n_buckets": 8}}) == [
+        'plotting.n_threads: must be an integer >= 1, got "two"',
+        "plotting.chia.n_buckets: must be an integer from 16 to 128, got 8",
+    ]
+
+
+def test_legacy_k_below_32_needs_override_k() -> None:
+    assert problems_with("plotting", {"k": 25}) == [
+        "plotting.k: k below 32 also needs plotting.chia.override_k: true, got 25"
+    ]
+    config = parse_config({"directories": TMP, "plotting": {"k": 25, "chia": {"override_k": True}}})
+    assert config.plotting.chia.k == 25

@@ -7,6 +7,7 @@ default (see docs/plotfleet.example.yml).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -256,33 +257,37 @@ def _check_keys_for_plotter(section: Section, plotting: PlottingConfig) -> None:
 
 def _read_chia(plotting: Section) -> ChiaOptions:
     section = plotting.section("chia")
-    # Values in plotman's old place (directly under plotting) count unless chia: sets them too.
-    legacy = {key: plotting.data[key] for key in LEGACY_CHIA_KEYS if plotting.data.get(key) is not None}
-    for key in legacy:
+    # plotman's old place for these keys (directly under plotting) still counts, checked at its
+    # own key path; a key set in both places is ambiguous.
+    legacy_keys = [key for key in LEGACY_CHIA_KEYS if plotting.given(key)]
+    legacy = _read_chia_options(Section(plotting.data, plotting.where, plotting.problems), legacy_keys)
+    plotting.read_elsewhere(*LEGACY_CHIA_KEYS)
+    chia = _read_chia_options(section, [option.name for option in dataclasses.fields(ChiaOptions)])
+    section.finish()
+    for key in legacy_keys:
         if section.given(key):
             plotting.report(key, f"also set as {section.path_of(key)}; keep one")
-    merged = Section({**legacy, **section.data}, section.where, section.problems)
-    chia = _read_chia_options(merged)
-    plotting.read_elsewhere(*LEGACY_CHIA_KEYS)
-    merged.finish()
-    return chia
-
-
-def _read_chia_options(section: Section) -> ChiaOptions:
-    defaults = ChiaOptions()
-    chia = ChiaOptions(
-        executable=section.executable("executable", defaults.executable),
-        k=section.integer("k", defaults.k, 18, 50),
-        e=section.boolean("e", defaults.e),
-        x=section.boolean("x", defaults.x),
-        n_threads=section.integer("n_threads", defaults.n_threads, 1),
-        n_buckets=section.integer("n_buckets", defaults.n_buckets, 16, 128),
-        job_buffer=section.integer("job_buffer", defaults.job_buffer, 1),
-        override_k=section.boolean("override_k", defaults.override_k),
-    )
+    chia = dataclasses.replace(chia, **{key: getattr(legacy, key) for key in legacy_keys if not section.given(key)})
     if chia.k < 32 and not chia.override_k:
-        section.report("k", f"k below 32 also needs {section.path_of('override_k')}: true, got {chia.k}")
+        k_section = section if section.given("k") or not plotting.given("k") else plotting
+        k_section.report("k", f"k below 32 also needs {section.path_of('override_k')}: true, got {chia.k}")
     return chia
+
+
+def _read_chia_options(section: Section, keys: list[str]) -> ChiaOptions:
+    """The chia options among ``keys`` found in ``section``; the others keep their defaults."""
+    defaults = ChiaOptions()
+    readers = {
+        "executable": lambda: section.executable("executable", defaults.executable),
+        "k": lambda: section.integer("k", defaults.k, 18, 50),
+        "e": lambda: section.boolean("e", defaults.e),
+        "x": lambda: section.boolean("x", defaults.x),
+        "n_threads": lambda: section.integer("n_threads", defaults.n_threads, 1),
+        "n_buckets": lambda: section.integer("n_buckets", defaults.n_buckets, 16, 128),
+        "job_buffer": lambda: section.integer("job_buffer", defaults.job_buffer, 1),
+        "override_k": lambda: section.boolean("override_k", defaults.override_k),
+    }
+    return ChiaOptions(**{key: readers[key]() for key in keys})
 
 
 def _read_madmax(section: Section) -> MadmaxOptions:

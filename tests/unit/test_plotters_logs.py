@@ -1,0 +1,138 @@
+"""Every log in tests/data/logs, fed the ways a growing file arrives: whole, by line, by byte."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ansible.module_utils.plotfleet.plotters import LogParser, detect_log_plotter, parse_log_file
+from ansible.module_utils.plotfleet.plotters.base import LogInfo, Phase
+
+LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
+
+# log file -> (plotter, final phase, number of phase timings)
+EXPECTED = {
+    "chia-2.7.5-k25.log": ("chia", Phase(5, 3), 4),
+    "chiapos-2.0.12-k18.log": ("chia", Phase(5, 3), 4),
+    "chiapos-2.0.12-k18-copy.log": ("chia", Phase(5, 3), 4),
+    "madmax-5b5bd68-k32-copy.log": ("madmax", Phase(5, 2), 4),
+    "madmax-974d6e5-k32-2plots.log": ("madmax", Phase(5, 2), 4),
+    "bladebit-1.2.0-ramplot.log": ("bladebit", Phase(5, 2), 4),
+    "bladebit-2.0.1-ramplot.log": ("bladebit", Phase(5, 2), 4),
+    "bladebit-3.1.0-diskplot.log": ("bladebit", Phase(5, 2), 3),
+    "bladebit-3.1.0-cudaplot-c07.log": ("bladebit", Phase(5, 2), 3),
+}
+
+
+def test_every_log_file_is_covered() -> None:
+    assert {p.name for p in LOGS.glob("*.log")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_whole_file(name: str) -> None:
+    plotter, phase, timings = EXPECTED[name]
+    info = parse_log_file(str(LOGS / name))
+    assert (info.plotter, info.phase, len(info.phase_seconds)) == (plotter, phase, timings)
+    assert info.completed and info.plot_file and info.plot_id and info.plot_id in info.plot_file
+    assert info.total_seconds is not None and info.total_seconds >= sum(info.phase_seconds.values()) * 0.99
+    assert info.started_at is not None and info.k is not None and info.dst_dir is not None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_detect_log_plotter(name: str) -> None:
+    head = (LOGS / name).read_bytes()[:4096].decode("utf-8", "replace")
+    assert detect_log_plotter(head) == EXPECTED[name][0]
+
+
+def test_detect_log_plotter_unknown() -> None:
+    assert detect_log_plotter("hello\nworld\n") is None
+    assert detect_log_plotter("") is None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_line_by_line_phase_never_goes_back(name: str) -> None:
+    parser = LogParser()
+    previous, plots = Phase(), 0
+    for line in (LOGS / name).read_bytes().splitlines(keepends=True):
+        parser.feed(line)
+        info = parser.info
+        if info.plots_started != plots:  # a new plot in the same log starts over
+            plots, previous = info.plots_started, Phase()
+        assert info.phase >= previous, line
+        previous = info.phase
+    assert parser.info == parse_log_file(str(LOGS / name))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_byte_by_byte_equals_whole(name: str) -> None:
+    data = (LOGS / name).read_bytes()
+    if len(data) > 20_000:
+        data = data[:20_000]  # the long chiapos log: its first plot phases are enough here
+    whole = LogParser()
+    whole.feed(data)
+    parser = LogParser()
+    for i in range(len(data)):
+        parser.feed(data[i : i + 1])
+    assert parser.info == whole.info
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_known_plotter_given_up_front(name: str) -> None:
+    parser = LogParser(EXPECTED[name][0])
+    parser.feed((LOGS / name).read_bytes())
+    parser.finish()
+    assert parser.info == parse_log_file(str(LOGS / name))
+
+
+def test_unfinished_line_waits_for_its_newline() -> None:
+    parser = LogParser("chia")
+    parser.feed(b"Process ID is: 26")
+    assert parser.info.process_id is None
+    parser.feed(b"99\n")
+    assert parser.info.process_id == 2699
+
+
+def test_truncated_last_line_counts_only_when_it_fully_matches(tmp_path: Path) -> None:
+    text = (LOGS / "chia-2.7.5-k25.log").read_text()
+    cut = text.index('Renamed final file from "') + 60  # mid-path: must not become plot_file
+    log = tmp_path / "cut.log"
+    log.write_text(text[:cut])
+    info = parse_log_file(str(log))
+    assert info.plot_file is None and not info.completed and info.phase == Phase(5, 0)
+    # The same line whole but without its newline fully matches its rule, so it counts.
+    end = text.index("\n", cut)
+    log.write_text(text[:end])
+    info = parse_log_file(str(log))
+    assert info.completed and info.plot_file is not None and info.plot_file.endswith(".plot")
+
+
+def test_non_utf8_bytes_and_unknown_lines_are_harmless() -> None:
+    parser = LogParser()
+    parser.feed(b"\xff\xfe garbage \x80\n")
+    parser.feed(b"Starting plotting progress into temporary dirs: /t\xe9mp and /t2\n")
+    parser.feed(b"something the parser has never seen\nComputing table 3\n")
+    info = parser.info
+    assert info.plotter == "chia" and info.tmp_dir == "/t\ufffdmp" and info.phase == Phase(1, 3)
+
+
+def test_unknown_log_stays_unknown() -> None:
+    parser = LogParser()
+    parser.feed(b"nothing to see\n" * 1000)
+    parser.finish()
+    assert parser.info == LogInfo()
+
+
+def test_unknown_plotter_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown plotter 'plotman'"):
+        LogParser("plotman")
+
+
+def test_crlf_line_ends() -> None:
+    data = (LOGS / "madmax-5b5bd68-k32-copy.log").read_bytes().replace(b"\n", b"\r\n")
+    parser = LogParser()
+    parser.feed(data)
+    assert dataclasses.asdict(parser.info) == dataclasses.asdict(
+        parse_log_file(str(LOGS / "madmax-5b5bd68-k32-copy.log"))
+    )
