@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller-side filters: fleet status tables, archive planning, log statistics.
+"""Controller-side filters: fleet status, harvester space, archive planning, log statistics.
 
 They run the same pure logic the modules ship to the hosts. Ansible only makes
 ``ansible.module_utils.plotfleet`` importable inside modules, so this file adds the project's
@@ -8,7 +8,9 @@ module_utils dir to that package's path for the controller, once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import ansible.module_utils
 
@@ -16,7 +18,21 @@ _MODULE_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-from ansible.module_utils.plotfleet.report import fleet_report, render_status  # noqa: E402
+from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
+from ansible.module_utils.plotfleet.report import fleet_report, render_status
+
+
+def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space") -> dict:
+    """The harvesters' space document from the result each host registered as ``var``."""
+    return fleet_space_report({host: _registered(hostvars, host, var) for host in hosts})
+
+
+def _registered(hostvars: Mapping[str, Any], host: str, var: str) -> Mapping[str, Any] | None:
+    try:
+        result = hostvars[host].get(var)
+    except (KeyError, AttributeError):
+        return None
+    return result if isinstance(result, Mapping) else None
 
 
 class FilterModule:
@@ -24,4 +40,6 @@ class FilterModule:
         return {
             "plotfleet_fleet_report": fleet_report,
             "plotfleet_render_status": render_status,
+            "plotfleet_space_report": plotfleet_space_report,
+            "plotfleet_space_table": render_space_table,
         }

@@ -65,6 +65,7 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.plotfleet.config import ConfigError, parse_config
 from ansible.module_utils.plotfleet.module_support import load_config_or_fail
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_bytes, human_seconds
 
@@ -36,7 +37,7 @@ def _host_vars(hostvars: Any, host: str) -> Mapping:
 
 def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[str],
                  plotter_var: str = "plotfleet_state", harvester_var: str = "plotfleet_space") -> dict:
-    report: dict[str, Any] = {"plotters": {}, "harvesters": {}, "problems": []}
+    report: dict[str, Any] = {"plotters": {}, "problems": []}
     for host in plotters:
         result = _host_vars(hostvars, host).get(plotter_var)
         status, msg = host_outcome(result)
@@ -46,31 +47,28 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
         else:
             report["problems"].append(f"plotter {host}: {status}: {msg}")
         report["plotters"][host] = entry
+    space_results = {}
     for host in harvesters:
         result = _host_vars(hostvars, host).get(harvester_var)
-        status, msg = host_outcome(result)
-        entry = {"status": status, "msg": msg}
-        if status == "ok":
-            entry["archive_dirs"] = result.get("archive_dirs", [])
-        else:
-            report["problems"].append(f"harvester {host}: {status}: {msg}")
-        report["harvesters"][host] = entry
+        space_results[host] = result if isinstance(result, Mapping) and not result.get("skipped") else None
+    report["space"] = fleet_space_report(space_results)
+    for kind in ("unreachable", "failed"):
+        report["problems"] += [f"harvester {item['host']}: {kind}: {item['msg']}" for item in report["space"][kind]]
     report["summary"] = _summary(report)
     return report
 
 
 def _summary(report: Mapping) -> dict:
     ok_plotters = [p for p in report["plotters"].values() if p["status"] == "ok"]
-    ok_harvesters = [h for h in report["harvesters"].values() if h["status"] == "ok"]
-    archive_dirs = [d for h in ok_harvesters for d in h["archive_dirs"]]
+    space = report["space"]
     return {
         "jobs": sum(len(p["jobs"]) for p in ok_plotters),
         "plots_waiting": sum(d.get("plot_count", len(d.get("plots", []))) for p in ok_plotters for d in p["dst_dirs"]),
         "transfers": sum(len(p["transfers"]) for p in ok_plotters),
-        "archive_free_bytes": sum(d.get("free_bytes") or 0 for d in archive_dirs),
-        "archive_plots": sum(d.get("plots") or 0 for d in archive_dirs if isinstance(d.get("plots"), int)),
-        "hosts_down": [host for group in ("plotters", "harvesters") for host, e in report[group].items()
-                       if e["status"] != "ok"],
+        "archive_free_bytes": space["totals"]["free_bytes"],
+        "archive_plots": space["totals"]["plots"],
+        "hosts_down": [host for host, e in report["plotters"].items() if e["status"] != "ok"]
+        + [item["host"] for kind in ("unreachable", "failed") for item in space[kind]],
     }
 
 
@@ -88,7 +86,7 @@ def _jobs_table(report: Mapping) -> str:
                          human_bytes(job.get("tmp_bytes")), job.get("pid")])
     if not rows:
         return "  (no plot jobs)"
-    return render_table(["host", "plot", "plotter", "k", "phase", "tmp", "dst", "wall", "state", "tmp used", "pid"],
+    return render_table(["HOST", "PLOT", "PLOTTER", "K", "PHASE", "TMP", "DST", "WALL", "STATE", "TMP USED", "PID"],
                         rows, indent="  ")
 
 
@@ -103,7 +101,7 @@ def _dirs_table(report: Mapping) -> str:
                              len(d.get("jobs", [])), plots])
     if not rows:
         return "  (no dirs)"
-    return render_table(["host", "kind", "dir", "free", "total", "jobs", "plots ready"], rows, indent="  ")
+    return render_table(["HOST", "KIND", "DIR", "FREE", "TOTAL", "JOBS", "PLOTS READY"], rows, indent="  ")
 
 
 def _transfers_table(report: Mapping) -> str:
@@ -114,21 +112,11 @@ def _transfers_table(report: Mapping) -> str:
                          human_bytes(t.get("size_bytes")), t.get("started_at"), t.get("pid")])
     if not rows:
         return "  (no transfers running)"
-    return render_table(["plotter", "plot", "to", "size", "started", "pid"], rows, indent="  ")
+    return render_table(["PLOTTER", "PLOT", "TO", "SIZE", "STARTED", "PID"], rows, indent="  ")
 
 
-def _archive_table(report: Mapping) -> str:
-    rows = []
-    for host, entry in report["harvesters"].items():
-        for d in entry.get("archive_dirs", []):
-            incoming = d.get("incoming") or []
-            free = d.get("error") or human_bytes(d.get("free_bytes"))
-            rows.append([host, d.get("path"), d.get("rsync_module"), free, human_bytes(d.get("total_bytes")),
-                         d.get("plots"), len(incoming) if isinstance(incoming, list) else incoming])
-    if not rows:
-        return "  (no archive dirs)"
-    return render_table(["harvester", "dir", "rsync module", "free", "total", "plots", "incoming"], rows,
-                        indent="  ")
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else line for line in text.splitlines())
 
 
 def render_status(report: Mapping) -> str:
@@ -139,7 +127,7 @@ def render_status(report: Mapping) -> str:
         "", "JOBS", _jobs_table(report),
         "", "PLOTTER DIRS", _dirs_table(report),
         "", "TRANSFERS", _transfers_table(report),
-        "", "HARVESTERS", _archive_table(report),
+        "", "HARVESTERS", _indent(render_space_table(report["space"])),
     ]
     if report["problems"]:
         parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in report["problems"]]]

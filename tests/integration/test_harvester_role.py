@@ -15,14 +15,12 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, VENV_BIN, ansible_env, wait_for
 
 PASSWORD = "correct horse battery"

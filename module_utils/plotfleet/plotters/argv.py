@@ -234,10 +234,7 @@ def hex_id(value: str | None) -> str | None:
 
 def option(section: Any, name: str, default: Any = None) -> Any:
     """A config option from a mapping or from an options object (the config's dataclasses)."""
-    if isinstance(section, Mapping):
-        value = section.get(name, default)
-    else:
-        value = getattr(section, name, default)
+    value = section.get(name, default) if isinstance(section, Mapping) else getattr(section, name, default)
     return default if value is None else value
 
 

@@ -1,0 +1,419 @@
+"""Fleet-wide archive planning: which finished plot goes to which harvester dir, now.
+
+``plan_archive(plotters, harvesters, settings)`` is a pure function over what the hosts reported
+(``plotfleet_jobs`` per plotter, ``plotfleet_space`` per harvester, as registered by Ansible, so
+unreachable and failed hosts come in too). It returns the transfers to start and, for every
+finished plot that stays where it is, the reason in words an operator can act on.
+
+The rules:
+
+- Only complete ``.plot`` files in dst dirs are candidates, never a plot already being sent.
+- A harvester dir takes a plot when its free space, minus what is still to arrive there (running
+  transfers to its rsync module, partial files on its disk), covers the plot plus a margin.
+- One incoming transfer per harvester disk: dirs on one device are one disk, and parallel writes
+  to one spindle are slower than serial ones.
+- Each plotter sends at most ``parallel_transfers`` plots at once (its network and dst disks).
+- Spread: each plot goes to the harvester that has been given the fewest plots so far (round
+  robin), to its dir with the most room.
+- Among one plotter's plots, plotman's priority: stay off a dst drive a job is about to write
+  to (plotman lowers the priority of a dst whose furthest job is in phase 3:4, 3:5, 3:6 and most
+  at 3:7 and beyond; here a job at ``dst_busy_phase`` or later holds the drive, earlier
+  phases only lower its rank), then the fuller drive first, then the drive with more plots,
+  oldest plot first.
+
+When no harvester has room nothing is lost: plots stay on the dst dirs, plotting goes on as
+long as they have room, and ``waiting`` says why each plot stays.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible.module_utils.plotfleet.plotfiles import expected_plot_bytes
+from ansible.module_utils.plotfleet.report import host_outcome
+from ansible.module_utils.plotfleet.units import human_bytes
+
+DEFAULT_MARGIN_BYTES = 1024**3
+DEFAULT_RSYNC_PORT = 873
+DEFAULT_DST_BUSY_PHASE = (3, 7)
+# plotman's graded penalty for a dst drive whose furthest job is in these phases.
+_PHASE_PENALTY = (((3, 7), 32), ((3, 6), 16), ((3, 5), 8), ((3, 4), 4))
+# Incoming files that mean a receiver is writing to the disk right now (a leftover partial from an
+# interrupted transfer, kind rsync-partial, takes space but no bandwidth).
+_ACTIVE_INCOMING = ("rsync-temp", "plotter-temp")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    margin_bytes: int = DEFAULT_MARGIN_BYTES
+    parallel_transfers: int = 1
+    plotter_parallel_transfers: Mapping[str, int] = field(default_factory=dict)
+    harvester_addresses: Mapping[str, str] = field(default_factory=dict)
+    harvester_ports: Mapping[str, int] = field(default_factory=dict)
+    dst_busy_phase: tuple[int, int] | None = DEFAULT_DST_BUSY_PHASE
+
+    def limit(self, plotter: str) -> int:
+        return int(self.plotter_parallel_transfers.get(plotter) or self.parallel_transfers)
+
+
+def parse_settings(data: Mapping[str, Any] | None) -> Settings:
+    """Settings from plain data (the filter's argument); every bad key is named."""
+    data = dict(data or {})
+    problems = []
+    unknown = sorted(set(data) - {f.name for f in Settings.__dataclass_fields__.values()})
+    if unknown:
+        problems.append(f"unknown setting(s): {', '.join(unknown)}")
+    margin = data.get("margin_bytes", DEFAULT_MARGIN_BYTES)
+    if not _is_int(margin) or int(margin) < 0:
+        problems.append(f"margin_bytes: must be an integer >= 0, got {margin!r}")
+    parallel = data.get("parallel_transfers") or 1
+    if not _is_int(parallel) or int(parallel) < 1:
+        problems.append(f"parallel_transfers: must be an integer >= 1, got {parallel!r}")
+    per_plotter = {}
+    for host, value in dict(data.get("plotter_parallel_transfers") or {}).items():
+        if value in (None, ""):
+            continue
+        if not _is_int(value) or int(value) < 1:
+            problems.append(f"plotter_parallel_transfers.{host}: must be an integer >= 1, got {value!r}")
+        else:
+            per_plotter[host] = int(value)
+    ports = {}
+    for host, value in dict(data.get("harvester_ports") or {}).items():
+        if value in (None, ""):
+            continue
+        if not _is_int(value) or not 0 < int(value) < 65536:
+            problems.append(f"harvester_ports.{host}: must be a TCP port, got {value!r}")
+        else:
+            ports[host] = int(value)
+    busy = _parse_phase(data.get("dst_busy_phase", DEFAULT_DST_BUSY_PHASE), problems)
+    if problems:
+        raise SettingsError("archive plan settings: " + "; ".join(problems))
+    addresses = {host: str(addr) for host, addr in dict(data.get("harvester_addresses") or {}).items() if addr}
+    return Settings(int(margin), int(parallel), per_plotter, addresses, ports, busy)
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, str) and value.isdigit():
+        return True
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_phase(value: Any, problems: list[str]) -> tuple[int, int] | None:
+    if value in (None, "", False):
+        return None
+    try:
+        if isinstance(value, str):
+            major, _, minor = value.partition(":")
+            return int(major), int(minor or 0)
+        major, minor = value
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        problems.append(f"dst_busy_phase: must be 'major:minor' like '3:7', or null, got {value!r}")
+        return None
+
+
+# --- the harvester side ------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One harvester archive dir as a destination, with what is promised to it in this plan."""
+
+    harvester: str
+    path: str
+    module: str
+    disk: tuple[str, Any]
+    free_bytes: int
+    to_arrive_bytes: int = 0  # still to be written by transfers in flight and planned
+    receiving: list[str] = field(default_factory=list)  # what is being written to its disk now
+
+    @property
+    def room_bytes(self) -> int:
+        return self.free_bytes - self.to_arrive_bytes
+
+
+def _harvester_slots(
+    harvesters: Mapping[str, Any], in_flight: Sequence[dict], settings: Settings
+) -> tuple[list[Slot], list[dict], list[dict]]:
+    """(usable dirs, harvesters down, dirs skipped) from the plotfleet_space results."""
+    slots, down, skipped = [], [], []
+    for host in sorted(harvesters):
+        status, msg = host_outcome(harvesters[host])
+        if status != "ok":
+            down.append({"harvester": host, "status": status, "msg": msg})
+            continue
+        for entry in harvesters[host].get("archive_dirs") or []:
+            path = entry.get("path")
+            if entry.get("error"):
+                skipped.append({"harvester": host, "dir": path, "reason": f"unreadable: {entry['error']}"})
+                continue
+            if not entry.get("rsync_module"):
+                skipped.append({"harvester": host, "dir": path, "reason": "no rsync module serves it"})
+                continue
+            device = entry.get("device")
+            slot = Slot(host, path, entry["rsync_module"], (host, device if device is not None else path),
+                        int(entry.get("free_bytes") or 0))
+            _count_arriving(slot, entry.get("incoming") or [], in_flight)
+            slots.append(slot)
+    # A disk shared by several dirs is receiving when any of them is.
+    for slot in slots:
+        slot.receiving = sorted({item for other in slots if other.disk == slot.disk for item in other.receiving})
+    return slots, down, skipped
+
+
+def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence[dict]) -> None:
+    """What is still to arrive in the dir: running transfers to its module and partial files."""
+    mine = [t for t in in_flight if t["harvester"] == slot.harvester and t["module"] == slot.module]
+    sent_names = {os.path.basename(t["source"]): t for t in mine}
+    for item in incoming:
+        final = item.get("final_name") or ""
+        size = int(item.get("size_bytes") or 0)
+        transfer = sent_names.pop(final, None)
+        if transfer is not None:
+            total = transfer.get("size_bytes") or item.get("expected_bytes") or 0
+            slot.to_arrive_bytes += max(int(total) - size, 0)
+            slot.receiving.append(f"{final} from {transfer['plotter']}")
+            continue
+        expected = int(item.get("expected_bytes") or expected_plot_bytes(item.get("k")))
+        slot.to_arrive_bytes += max(expected - size, 0)
+        if item.get("kind") in _ACTIVE_INCOMING:
+            slot.receiving.append(f"{item.get('name') or final} (sender not among the plotters read)")
+    for name, transfer in sent_names.items():  # started, no file on the harvester yet
+        slot.to_arrive_bytes += int(transfer.get("size_bytes") or 0)
+        slot.receiving.append(f"{name} from {transfer['plotter']}")
+
+
+# --- the plotter side --------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    plotter: str
+    source: str
+    size_bytes: int
+    dst_dir: str
+    rank: tuple
+    busy_reason: str | None
+
+
+def _phase(job: Mapping) -> tuple[int, int]:
+    phase = job.get("phase") or {}
+    if isinstance(phase, Mapping):
+        return int(phase.get("major") or 0), int(phase.get("minor") or 0)
+    return 0, 0
+
+
+def _job_label(job: Mapping) -> str:
+    return (job.get("plot_id") or "")[:8] or f"pid:{job.get('pid')}"
+
+
+def _furthest_job(jobs: Sequence[Mapping], dst_dir: str) -> Mapping | None:
+    """The job writing to ``dst_dir`` that is furthest along (plotman's dstdirs_to_furthest_phase)."""
+    mine = [job for job in jobs if (job.get("dst_dir") or "").rstrip("/") == dst_dir.rstrip("/")]
+    return max(mine, key=_phase, default=None)
+
+
+def _penalty(phase: tuple[int, int]) -> int:
+    return next((points for start, points in _PHASE_PENALTY if phase >= start), 0)
+
+
+def _candidates(plotter: str, result: Mapping, sending: set[str], settings: Settings) -> list[Candidate]:
+    """The plotter's finished plots not being sent, best first."""
+    jobs = result.get("jobs") or []
+    found: list[Candidate] = []
+    seen: set[str] = set()
+    for dst in result.get("dst_dirs") or []:
+        path = dst.get("path") or ""
+        if dst.get("error") or path in seen:
+            continue
+        seen.add(path)
+        job = _furthest_job(jobs, path)
+        phase = _phase(job) if job else (0, 0)
+        busy = None
+        if job and settings.dst_busy_phase and phase >= settings.dst_busy_phase:
+            busy = (f"dst busy: job {_job_label(job)} is in phase {phase[0]}:{phase[1]} and about to write "
+                    f"its plot to {path}; its plots move once that write is done")
+        plots = [p for p in dst.get("plots") or [] if p.get("path") not in sending]
+        # Fuller drive first, then the drive with more plots (plotman), after the phase penalty.
+        rank_of_dir = (_penalty(phase), int(dst.get("free_bytes") or 0), -len(dst.get("plots") or []), path)
+        for index, plot in enumerate(plots):  # plots come oldest first
+            found.append(Candidate(plotter, plot["path"], int(plot.get("size_bytes") or 0), path,
+                                   (*rank_of_dir, index), busy))
+    return sorted(found, key=lambda c: c.rank)
+
+
+def _in_flight(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """Every running transfer, attributed to the harvester it writes to when it can be."""
+    names_of: dict[str, str] = {}
+    for host in harvesters:
+        names_of[host] = host
+        if host in settings.harvester_addresses:
+            names_of[settings.harvester_addresses[host]] = host
+    flights = []
+    for plotter in sorted(plotters):
+        result = plotters[plotter]
+        if host_outcome(result)[0] != "ok":
+            continue
+        for transfer in result.get("transfers") or []:
+            harvester = names_of.get(transfer.get("host") or "")
+            port = settings.harvester_ports.get(harvester) if harvester else None
+            if harvester and transfer.get("port") and port and transfer["port"] != port:
+                harvester = None  # another daemon on that host
+            flights.append({
+                "plotter": plotter,
+                "source": transfer.get("source") or "",
+                "size_bytes": transfer.get("size_bytes"),
+                "pid": transfer.get("pid"),
+                "harvester": harvester,
+                "host": transfer.get("host"),
+                "module": transfer.get("module"),
+            })
+    return flights
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], settings: Any = None) -> dict:
+    """The transfers to start now across the fleet, and why every other finished plot waits."""
+    settings = settings if isinstance(settings, Settings) else parse_settings(settings)
+    plotters = dict(plotters or {})
+    harvesters = dict(harvesters or {})
+    in_flight = _in_flight(plotters, harvesters, settings)
+    slots, harvesters_down, dirs_skipped = _harvester_slots(harvesters, in_flight, settings)
+    given: dict[str, int] = {h: 0 for h in {s.harvester for s in slots}}
+    for flight in in_flight:
+        if flight["harvester"] in given:
+            given[flight["harvester"]] += 1
+
+    plotters_down, queues, free_slots = [], {}, {}
+    for plotter in sorted(plotters):
+        status, msg = host_outcome(plotters[plotter])
+        if status != "ok":
+            plotters_down.append({"plotter": plotter, "status": status, "msg": msg})
+            continue
+        sending = {f["source"] for f in in_flight if f["plotter"] == plotter}
+        queues[plotter] = _candidates(plotter, plotters[plotter], sending, settings)
+        free_slots[plotter] = settings.limit(plotter) - len(sending)
+
+    transfers: list[dict] = []
+    waiting: list[dict] = []
+    # Round robin over plotters, the one with the least dst room first, so no plotter takes
+    # every free harvester disk while another one's dst fills up.
+    order = sorted(queues, key=lambda p: (_dst_free(plotters[p]), p))
+    while any(queues.values()):
+        for plotter in order:
+            if not queues[plotter]:
+                continue
+            candidate = queues[plotter].pop(0)
+            reason = _hold_reason(candidate, free_slots[plotter], settings, in_flight)
+            if reason is None:
+                slot, reason = _choose_slot(candidate, slots, given, settings)
+                if slot is not None:
+                    transfers.append(_transfer(candidate, slot, settings))
+                    free_slots[plotter] -= 1
+                    slot.to_arrive_bytes += candidate.size_bytes
+                    for other in slots:
+                        if other.disk == slot.disk:
+                            other.receiving.append(f"{os.path.basename(candidate.source)} (planned now)")
+                    given[slot.harvester] += 1
+                    continue
+            waiting.append({"plotter": plotter, "source": candidate.source, "size_bytes": candidate.size_bytes,
+                            "reason": reason})
+    plan = {
+        "transfers": transfers,
+        "waiting": waiting,
+        "in_flight": in_flight,
+        "harvesters_down": harvesters_down,
+        "plotters_down": plotters_down,
+        "harvester_dirs_skipped": dirs_skipped,
+        "harvester_dirs": [
+            {"harvester": s.harvester, "dir": s.path, "rsync_module": s.module, "free_bytes": s.free_bytes,
+             "room_bytes": s.room_bytes, "receiving": s.receiving}
+            for s in slots
+        ],
+    }
+    plan["summary"] = summary_lines(plan)
+    return plan
+
+
+def _dst_free(result: Mapping) -> int:
+    frees = [int(d.get("free_bytes") or 0) for d in result.get("dst_dirs") or [] if d.get("plots")]
+    return min(frees, default=2**63)
+
+
+def _hold_reason(candidate: Candidate, free_slots: int, settings: Settings, in_flight: Sequence[dict]) -> str | None:
+    """Why the plotter keeps this plot for now, before any harvester is considered."""
+    if free_slots <= 0:
+        running = [os.path.basename(f["source"]) for f in in_flight if f["plotter"] == candidate.plotter]
+        limit = settings.limit(candidate.plotter)
+        now = f"sending {', '.join(running)}" if running else "its slots are taken by plots planned in this run"
+        return f"plotter at its {limit} parallel transfer(s): {now}"
+    return candidate.busy_reason
+
+
+def _choose_slot(
+    candidate: Candidate, slots: Sequence[Slot], given: Mapping[str, int], settings: Settings
+) -> tuple[Slot | None, str]:
+    """The dir for this plot, or None with the reason no dir can take it."""
+    if not slots:
+        return None, "no harvester archive dir is available (no harvester up, or none has a readable dir)"
+    needed = candidate.size_bytes + settings.margin_bytes
+    roomy = [s for s in slots if s.room_bytes >= needed]
+    if not roomy:
+        best = max(slots, key=lambda s: s.room_bytes)
+        return None, (
+            f"no harvester has room: needs {human_bytes(needed)} (plot {human_bytes(candidate.size_bytes)} + "
+            f"margin {human_bytes(settings.margin_bytes)}), the most is {human_bytes(max(best.room_bytes, 0))} "
+            f"on {best.harvester}:{best.path}; the plot stays on {candidate.dst_dir}"
+        )
+    idle = [s for s in roomy if not s.receiving]
+    if not idle:
+        busy = "; ".join(sorted({f"{s.harvester}:{s.path} receiving {s.receiving[0]}" for s in roomy}))
+        return None, f"every harvester disk with room is receiving a plot already (one at a time per disk): {busy}"
+    best = min(idle, key=lambda s: (given.get(s.harvester, 0), -s.room_bytes, s.harvester, s.path))
+    return best, ""
+
+
+def _transfer(candidate: Candidate, slot: Slot, settings: Settings) -> dict:
+    return {
+        "plotter": candidate.plotter,
+        "source": candidate.source,
+        "size_bytes": candidate.size_bytes,
+        "harvester": slot.harvester,
+        "harvester_address": settings.harvester_addresses.get(slot.harvester, slot.harvester),
+        "rsync_module": slot.module,
+        "port": settings.harvester_ports.get(slot.harvester, DEFAULT_RSYNC_PORT),
+        "dir": slot.path,
+        "room_bytes": slot.room_bytes,
+    }
+
+
+def summary_lines(plan: Mapping[str, Any]) -> list[str]:
+    """The plan for a cron log: one line per decision, hosts down last."""
+    lines = [
+        f"start: {t['plotter']} {os.path.basename(t['source'])} ({human_bytes(t['size_bytes'])}) -> "
+        f"{t['harvester']}:{t['dir']} (rsync module {t['rsync_module']})"
+        for t in plan["transfers"]
+    ]
+    lines += [
+        f"running: {f['plotter']} {os.path.basename(f['source'])} -> {f['harvester'] or f['host']}::{f['module']} "
+        f"(rsync pid {f['pid']})"
+        for f in plan["in_flight"]
+    ]
+    lines += [f"waiting: {w['plotter']} {os.path.basename(w['source'])}: {w['reason']}" for w in plan["waiting"]]
+    lines += [f"skipped dir: {d['harvester']}:{d['dir']}: {d['reason']}" for d in plan["harvester_dirs_skipped"]]
+    lines += [f"harvester {h['harvester']} {h['status']}: {h['msg']}" for h in plan["harvesters_down"]]
+    lines += [f"plotter {p['plotter']} {p['status']}: {p['msg']}" for p in plan["plotters_down"]]
+    lines.append(
+        f"{len(plan['transfers'])} transfer(s) to start, {len(plan['in_flight'])} running, "
+        f"{len(plan['waiting'])} plot(s) waiting on their dst dirs"
+    )
+    return lines
