@@ -209,8 +209,9 @@ class PlotmanRunner:
     """plotman_runner.py in the plotman venv, started once; each ``measure()`` is one timed call."""
 
     def __init__(self, logroot: Path) -> None:
+        # Its own process group: Ctrl-C interrupts us, and close() then ends it.
         self.proc = subprocess.Popen([str(PLOTMAN_PYTHON), str(PLOTMAN_RUNNER), str(logroot)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True, process_group=0)
         if not json.loads(self._line()).get("ready"):
             raise RuntimeError("plotman runner did not start")
         self.last: dict = {}
@@ -317,8 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"median of {args.repeat} interleaved calls each; found = jobs found (proc-scan: processes read)")
         print(f"load average before/after: {load_before} / {load_average()} on {os.cpu_count()} CPUs")
         for name in ("discover_jobs", "plotter_state", "plotman"):
-            if found[name] != started:
-                print(f"WARNING: {name} found pids {found[name]}, the jobs started are {started}")
+            missed, others = set(started) - set(found[name]), sorted(set(found[name]) - set(started))
+            if missed:
+                print(f"WARNING: {name} missed the started jobs {sorted(missed)}")
+            if others:
+                print(f"note: {name} also found plot jobs this benchmark did not start (pids {others}); "
+                      "its figures include them")
         if plotman.last.get("logs") and any(not log for log in plotman.last["logs"]):
             print(f"WARNING: plotman found no log for some jobs: {plotman.last['logs']}")
         if args.profile:

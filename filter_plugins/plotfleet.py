@@ -18,6 +18,7 @@ _MODULE_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
+from ansible.module_utils.plotfleet.archive import plan_archive
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
 from ansible.module_utils.plotfleet.report import fleet_report, render_status
 
@@ -42,4 +43,5 @@ class FilterModule:
             "plotfleet_render_status": render_status,
             "plotfleet_space_report": plotfleet_space_report,
             "plotfleet_space_table": render_space_table,
+            "plotfleet_archive_plan": plan_archive,
         }

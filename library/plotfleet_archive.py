@@ -222,7 +222,7 @@ def main() -> None:
             "port": {"type": "int", "default": 873},
             "module": {"type": "str", "required": True},
             "user": {"type": "str"},
-            "password_file": {"type": "path"},
+            "password_file": {"type": "path", "no_log": False},
             "bwlimit": {"type": "int"},
             "temp_dir": {"type": "str"},
             "wait": {"type": "bool", "default": False},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 from ansible.module_utils.plotfleet.jobs import STATE_SUSPENDED, Job, job_dirs, temp_files
@@ -95,17 +96,34 @@ def terminate(job: Job, timeout: float) -> tuple[list[int], list[int]]:
             proc.resume()  # a stopped process only acts on SIGTERM once continued
         except psutil.NoSuchProcess:
             continue
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    alive = _still_alive(procs, timeout)
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             continue
-    _, still = psutil.wait_procs(alive, timeout=10)
+    still = _still_alive(alive, 10)
     if still:
         raise ControlError(f"processes {[p.pid for p in still]} survived SIGKILL (stuck in disk I/O?); "
                            "temp files were left in place")
     return [p.pid for p in procs], [p.pid for p in alive]
+
+
+def _still_alive(procs: list, timeout: float) -> list:
+    """Processes still running after up to timeout seconds; a zombie has ended (its parent reaps it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(proc) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def remove_temp_files(job: Job) -> list[str]:

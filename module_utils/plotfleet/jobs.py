@@ -16,12 +16,14 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ansible.module_utils.plotfleet.plotters import parse_command, parse_log_file
 from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, Phase
+from ansible.module_utils.plotfleet.proctable import command_lines, read_small_file, split_argv
+from ansible.module_utils.plotfleet.proctable import open_paths as proctable_open_paths
 
 try:
     import psutil
@@ -29,7 +31,7 @@ except ImportError:  # reported by the modules with an install hint
     psutil = None
 
 # Bytes one of which every plotter's command line contains; anything else is skipped unparsed.
-_COMMAND_HINTS = (b"plots", b"chia_plot", b"bladebit", b"plotters")
+COMMAND_HINTS = (b"plots\0create", b"chia_plot", b"bladebit", b"plotters\0")
 _PLOT_ID_IN_NAME = re.compile(r"-([0-9a-f]{64})\.plot")
 
 STATE_RUNNING = "running"
@@ -129,30 +131,8 @@ class _Candidate:
     args: JobArgs
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:  # the process ended, or we may not look
-        return None
-
-
-def _iter_command_lines(proc_root: str) -> Iterator[tuple[int, bytes]]:
-    """(pid, raw cmdline) of every process whose cmdline contains a plotter hint."""
-    try:
-        entries = os.listdir(proc_root)
-    except OSError:
-        return
-    for name in entries:
-        if not name.isdigit():
-            continue
-        raw = _read(f"{proc_root}/{name}/cmdline")
-        if raw and any(hint in raw for hint in _COMMAND_HINTS):
-            yield int(name), raw
-
-
 def _parent_pid(proc_root: str, pid: int) -> int | None:
-    raw = _read(f"{proc_root}/{pid}/stat")
+    raw = read_small_file(f"{proc_root}/{pid}/stat")
     if raw is None:
         return None
     # The command name in field 2 may hold spaces and parentheses: split after the last ')'.
@@ -160,19 +140,24 @@ def _parent_pid(proc_root: str, pid: int) -> int | None:
     return int(fields[1]) if len(fields) > 1 else None
 
 
-def find_candidates(proc_root: str = "/proc") -> list[_Candidate]:
+def find_candidates(cmdlines: Sequence[tuple[int, bytes]] | None = None, proc_root: str = "/proc") -> list[_Candidate]:
     """Processes whose command line parses as a plot job, in pid order."""
+    if cmdlines is None:
+        cmdlines = command_lines(proc_root, COMMAND_HINTS)
     found = []
-    for pid, raw in _iter_command_lines(proc_root):
-        argv = [part.decode("utf-8", "surrogateescape") for part in raw.rstrip(b"\0").split(b"\0")]
+    for pid, raw in cmdlines:
+        if not any(hint in raw for hint in COMMAND_HINTS):
+            continue
         try:
             cwd = os.readlink(f"{proc_root}/{pid}/cwd")
         except OSError:
             continue
-        args = parse_command(argv, cwd)
+        args = parse_command(split_argv(raw), cwd)
+        if args is None:
+            continue
         ppid = _parent_pid(proc_root, pid)
-        if args is not None and ppid is not None:
-            found.append(_Candidate(pid, ppid, argv, cwd, args))
+        if ppid is not None:
+            found.append(_Candidate(pid, ppid, split_argv(raw), cwd, args))
     return sorted(found, key=lambda c: c.pid)
 
 
@@ -312,7 +297,7 @@ def inspect_job(group: Sequence[_Candidate], log_dir: str | None, now: float) ->
                     io_write += counters.write_bytes
                 except (psutil.AccessDenied, AttributeError):
                     io_read = io_write = None
-                open_paths.extend(f.path for f in proc.open_files())
+                open_paths.extend(proctable_open_paths(cand.pid))
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             if cand is group[0]:
                 return None
@@ -347,13 +332,17 @@ def inspect_job(group: Sequence[_Candidate], log_dir: str | None, now: float) ->
     )
 
 
-def discover_jobs(log_dir: str | None = None, proc_root: str = "/proc", now: float | None = None) -> list[Job]:
-    """Every plot job on this host, oldest first. Processes that vanish mid-scan are skipped."""
+def discover_jobs(log_dir: str | None = None, proc_root: str = "/proc", now: float | None = None,
+                  cmdlines: Sequence[tuple[int, bytes]] | None = None) -> list[Job]:
+    """Every plot job on this host, oldest first. Processes that vanish mid-scan are skipped.
+
+    ``cmdlines`` lets a caller that scans the process table anyway (state.py) share its scan.
+    """
     if psutil is None:
         raise RuntimeError("psutil is not installed for this Python")
     now = time.time() if now is None else now
     jobs = []
-    for group in group_candidates(find_candidates(proc_root)):
+    for group in group_candidates(find_candidates(cmdlines, proc_root)):
         job = inspect_job(group, log_dir, now)
         if job is not None:
             jobs.append(job)

@@ -10,8 +10,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ansible.module_utils.plotfleet.jobs import Job, discover_jobs
+from ansible.module_utils.plotfleet.jobs import COMMAND_HINTS, Job, discover_jobs
 from ansible.module_utils.plotfleet.plotfiles import PlotFile, disk_space, list_plots
+from ansible.module_utils.plotfleet.proctable import command_lines
 from ansible.module_utils.plotfleet.transfers import Transfer, find_transfers
 
 
@@ -106,6 +107,7 @@ def build_dir_states(
 
 def read_plotter_state(config, proc_root: str = "/proc") -> PlotterState:
     now = time.time()
-    jobs = discover_jobs(config.logging.plots, proc_root=proc_root, now=now)
+    cmdlines = command_lines(proc_root, (*COMMAND_HINTS, b"rsync"))
+    jobs = discover_jobs(config.logging.plots, proc_root=proc_root, now=now, cmdlines=cmdlines)
     tmp_states, dst_states = build_dir_states(config.directories.tmp, config.directories.dst, jobs)
     return PlotterState(jobs, tmp_states, dst_states, find_transfers(proc_root), now)

@@ -37,10 +37,6 @@ def harvester(dirs: list[dict], port: int | None = None) -> dict:
     return {"changed": False, "archive_dirs": dirs, "rsync_port": port}
 
 
-def sources(plan: dict) -> list[str]:
-    return [t["source"].rsplit("/", 1)[0] + "/" + t["source"].rsplit("-", 1)[-1][-8:] for t in plan["transfers"]]
-
-
 def test_one_plot_goes_to_the_dir_with_most_room_with_address_and_port() -> None:
     p = plot("/dst0", 1)
     plan = plan_archive(

@@ -1,0 +1,346 @@
+"""plotfleet_archive and playbooks/archive.yml against a real rsync daemon, with real plots.
+
+The daemon runs in the foreground (``--no-detach``) on 127.0.0.1 at a free port with its config,
+secrets and modules under the test's tmp dir, so the PID we got from Popen is the daemon's; it
+is stopped by that PID at the end. One module is a small tmpfs so that "disk full" is real.
+Plots are real: one chiapos k=18 plot per session, copied under fresh valid plot names.
+Transfers started by the module are found in the process table by their source (under the
+test's tmp dir) and killed at the end of the test if still running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, run_module, run_playbook, wait_for
+
+from ansible.module_utils.plotfleet.transfers import find_transfers
+
+PASSWORD = "archive-test-secret"
+USER = "plotfleet"
+
+_PLOT_K18 = """
+import os, sys
+from chiapos import DiskPlotter
+tmp, final, name = sys.argv[1:4]
+DiskPlotter().create_plot_disk(tmp, tmp, final, name, 18, os.urandom(128), os.urandom(32), 200, 16, 4096, 2, False)
+"""
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def real_plot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real k=18 plot made by chiapos (a few MiB), to copy under fresh names."""
+    base = tmp_path_factory.mktemp("k18")
+    name = f"plot-k18-2024-01-01-00-00-{os.urandom(32).hex()}.plot"
+    subprocess.run([sys.executable, "-c", _PLOT_K18, str(base), str(base), name], check=True, timeout=120,
+                   capture_output=True)
+    return base / name
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Fleet:
+    """A plotter config and a harvester rsync daemon, all under one tmp dir."""
+
+    base: Path
+    real_plot: Path
+    port: int = 0
+    dst: Path = field(init=False)
+    modules: dict[str, Path] = field(default_factory=dict)
+    daemon: subprocess.Popen | None = None
+    mounts: list[Path] = field(default_factory=list)
+    counter: int = 0
+
+    def __post_init__(self) -> None:
+        self.dst = self.base / "dst0"
+        self.dst.mkdir()
+        (self.base / "tmp0").mkdir()
+        self.password_file = self.base / "rsync.secret"
+        self.password_file.write_text(PASSWORD + "\n")
+        self.password_file.chmod(0o600)
+        self.write_config()
+
+    @property
+    def config(self) -> Path:
+        return self.base / "plotfleet.yml"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.base / "transfers"
+
+    def write_config(self, **archiving: object) -> None:
+        data = {
+            "logging": {"plots": str(self.base / "logs"), "transfers": str(self.log_dir)},
+            "directories": {"tmp": [str(self.base / "tmp0")], "dst": [str(self.dst)]},
+            "archiving": {"rsync_password_file": str(self.password_file), "rsync_user": USER, **archiving},
+        }
+        self.config.write_text(yaml.safe_dump(data))
+
+    def new_plot(self) -> Path:
+        """A copy of the real plot under a new valid name (its own plot id) in the dst dir."""
+        self.counter += 1
+        path = self.dst / f"plot-k18-2024-01-01-00-{self.counter:02d}-{os.urandom(32).hex()}.plot"
+        shutil.copyfile(self.real_plot, path)
+        return path
+
+    def start_daemon(self, modules: dict[str, Path]) -> None:
+        self.modules = modules
+        secrets = self.base / "rsyncd.secrets"
+        secrets.write_text(f"{USER}:{PASSWORD}\n")
+        secrets.chmod(0o600)
+        lines = [f"pid file = {self.base / 'rsyncd.pid'}", "use chroot = yes", "uid = root", "gid = root"]
+        for name, path in modules.items():
+            lines += [f"[{name}]", f"path = {path}", "read only = no", "write only = yes", "list = no",
+                      f"auth users = {USER}", f"secrets file = {secrets}", "strict modes = yes",
+                      "max connections = 2", f"lock file = {self.base / ('rsyncd-' + name + '.lock')}",
+                      "dont compress = *"]
+        conf = self.base / "rsyncd.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        self.port = free_port()
+        self.daemon = subprocess.Popen(
+            ["rsync", "--daemon", "--no-detach", f"--config={conf}", f"--port={self.port}", "--address=127.0.0.1",
+             f"--log-file={self.base / 'rsyncd.log'}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._listening, 10, f"rsync daemon on 127.0.0.1:{self.port}")
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def mount_tmpfs(self, path: Path, size: str) -> Path:
+        path.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "plotfleet-test", str(path)], check=True)
+        self.mounts.append(path)
+        return path
+
+    def archive(self, source: Path, module: str = "m0", check: bool = False, **args: object) -> dict:
+        params = {"source": str(source), "host": "127.0.0.1", "port": self.port, "module": module,
+                  "config": str(self.config), **args}
+        return run_module("plotfleet_archive", params, check=check)
+
+    def transfers(self) -> list:
+        return [t for t in find_transfers() if t.source.startswith(str(self.base))]
+
+    def teardown(self) -> None:
+        for transfer in self.transfers():  # rsync clients our module runs started
+            os.kill(transfer.pid, signal.SIGKILL)
+        if self.daemon is not None:
+            self.daemon.terminate()
+            self.daemon.wait(timeout=30)
+        for path in reversed(self.mounts):
+            subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, real_plot: Path) -> Iterator[Fleet]:
+    fleet = Fleet(tmp_path, real_plot)
+    archive0 = tmp_path / "harvester" / "archive0"
+    archive0.mkdir(parents=True)
+    try:
+        # archive1 is a disk of its own (another device), so the planner may use both at once.
+        archive1 = fleet.mount_tmpfs(tmp_path / "harvester" / "archive1", "64m")
+        small = fleet.mount_tmpfs(tmp_path / "harvester" / "small", "1m")
+        fleet.start_daemon({"m0": archive0, "m1": archive1, "small": small})
+        yield fleet
+    finally:
+        fleet.teardown()
+
+
+def files_in(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+def test_plot_arrives_complete_and_the_source_is_gone(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    digest = sha256(plot)
+    result = fleet.archive(plot, wait=True)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True and result["completed"] is True and result["rc"] == 0
+    arrived = fleet.modules["m0"] / plot.name
+    assert sha256(arrived) == digest
+    assert not plot.exists()
+    assert files_in(fleet.modules["m0"]) == [plot.name]  # no temp file left beside it
+    assert result["bytes_per_second"] > 0 and result["seconds"] > 0
+    assert result["size_bytes"] == arrived.stat().st_size
+    assert Path(result["log_file"]).parent == fleet.log_dir and Path(result["log_file"]).exists()
+
+
+def test_check_mode_says_what_would_run_and_starts_nothing(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    result = fleet.archive(plot, check=True, bwlimit=100)
+    assert result["changed"] is True and result["msg"].startswith("would run: ")
+    assert "--remove-source-files" in result["cmd"] and "--bwlimit=100" in result["cmd"]
+    assert fleet.transfers() == [] and plot.exists() and files_in(fleet.modules["m0"]) == []
+
+
+def test_killed_transfer_leaves_the_source_intact_and_nothing_under_the_final_name(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    digest = sha256(plot)
+    result = fleet.archive(plot, bwlimit=200)  # detached: returns while rsync runs
+    assert result["changed"] is True and result["started"] is True and "completed" in result, result
+    (transfer,) = wait_for(fleet.transfers, 10, "the transfer in the process table")
+    assert (transfer.pid, transfer.source, transfer.module) == (result["pid"], str(plot), "m0")
+    archive = fleet.modules["m0"]
+    wait_for(lambda: [p for p in archive.iterdir() if p.name.startswith(".") and p.stat().st_size > 0], 20,
+             "part of the plot on the harvester")
+    os.kill(transfer.pid, signal.SIGKILL)
+    wait_for(lambda: not fleet.transfers(), 10, "the killed rsync to leave the process table")
+    assert sha256(plot) == digest
+    assert not (archive / plot.name).exists()
+    wait_for(lambda: files_in(archive) == [], 30, "the harvester to drop the partial file")
+
+
+def test_full_harvester_disk_fails_cleanly_with_the_source_intact(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    assert plot.stat().st_size > 1024 * 1024  # bigger than the 1 MiB tmpfs
+    digest = sha256(plot)
+    result = fleet.archive(plot, module="small", wait=True)
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"archive {plot.name} to 127.0.0.1::small: the harvester's archive dir is full")
+    assert "the source is still complete in place" in result["msg"]
+    assert "No space left on device" in result["stderr"] and result["rc"] != 0
+    assert sha256(plot) == digest
+    assert not (fleet.modules["small"] / plot.name).exists()
+
+
+def test_wrong_password_is_reported(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    fleet.password_file.write_text("not-the-password\n")
+    result = fleet.archive(plot)  # detached: the failure comes within the settle window
+    assert result["failed"] is True
+    assert "authentication failed: the password in" in result["msg"]
+    assert "auth failed on module m0" in result["stderr"]
+    assert plot.exists() and fleet.transfers() == []
+
+
+def test_clear_errors_before_anything_runs(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    temp = fleet.dst / (plot.name + ".2.tmp")
+    temp.write_bytes(b"x")
+    result = fleet.archive(temp)
+    assert result["failed"] is True and "is not a finished plot" in result["msg"]
+    result = fleet.archive(fleet.dst / "plot-k18-gone.plot")
+    assert result["failed"] is True and result["msg"].endswith("does not exist (already archived, or removed)")
+    fleet.password_file.chmod(0o644)
+    result = fleet.archive(plot)
+    assert result["failed"] is True and "rsync needs 0600" in result["msg"]
+    fleet.password_file.chmod(0o600)
+    result = fleet.archive(plot, port=free_port(), wait=True)
+    assert result["failed"] is True and "connection refused" in result["msg"] and plot.exists()
+    result = fleet.archive(plot, module="nope", wait=True)
+    assert result["failed"] is True and "has no module nope" in result["msg"] and plot.exists()
+
+
+def test_two_runs_at_the_same_moment_send_the_plot_once(fleet: Fleet) -> None:
+    fleet.write_config(parallel_transfers=4)
+    plot = fleet.new_plot()
+    results: list[dict] = []
+    # Different modules, so only plotfleet's own lock and process-table check can stop the second.
+    runs = [threading.Thread(target=lambda m=m: results.append(fleet.archive(plot, module=m, bwlimit=300)))
+            for m in ("m0", "m1")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert sorted(r["changed"] for r in results) == [False, True], results
+    refused = next(r for r in results if not r["changed"])
+    assert "is already being transferred" in refused["msg"] and refused["started"] is False
+    assert [t.source for t in fleet.transfers()] == [str(plot)]
+
+
+def test_parallel_limit_is_respected(fleet: Fleet) -> None:
+    first, second = fleet.new_plot(), fleet.new_plot()
+    assert fleet.archive(first, bwlimit=200)["started"] is True
+    result = fleet.archive(second, module="m1", bwlimit=200)
+    assert result["changed"] is False and result["started"] is False
+    assert result["msg"].startswith("1 transfer(s) already running (rsync pid ")
+    assert result["msg"].endswith("archiving.parallel_transfers is 1")
+    fleet.write_config(parallel_transfers=2)
+    assert fleet.archive(second, module="m1", bwlimit=200)["started"] is True
+    assert sorted(t.source for t in fleet.transfers()) == sorted([str(first), str(second)])
+
+
+def write_inventory(fleet: Fleet, extra_harvester: bool = True, parallel: int = 1) -> Path:
+    harvester_conf = fleet.base / "harvester.yml"
+    harvester_conf.write_text(json.dumps({
+        "archive_dirs": [{"path": str(path), "rsync_module": name, "max_connections": 2}
+                         for name, path in fleet.modules.items() if name != "small"],
+        "rsync": {"port": fleet.port},
+    }))
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(ROOT / ".venv" / "bin" / "python")}
+    hosts: dict = {
+        # The planner takes each plotter's limit from the inventory's plotter_config, as the role renders it.
+        "plotter1": {**local, "plotter_config_path": str(fleet.config),
+                     "plotter_config": {"archiving": {"parallel_transfers": parallel}}},
+        "harvester1": {**local, "harvester_space_config": str(harvester_conf), "plotfleet_archive_address": "127.0.0.1",
+                       "harvester_rsync_port": fleet.port},
+    }
+    harvesters = {"harvester1": None}
+    if extra_harvester:  # nobody listens there: reported as unreachable, the rest goes on
+        hosts["harvester2"] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": free_port()}
+        harvesters["harvester2"] = None
+    inventory = {"all": {"hosts": hosts, "children": {"plotters": {"hosts": {"plotter1": None}},
+                                                     "harvesters": {"hosts": harvesters}}}}
+    path = fleet.base / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def test_archive_playbook_plans_and_sends_every_plot(fleet: Fleet) -> None:
+    fleet.write_config(parallel_transfers=2)
+    plots = [fleet.new_plot(), fleet.new_plot(), fleet.new_plot()]
+    digests = {p.name: sha256(p) for p in plots}
+    inventory = str(write_inventory(fleet, parallel=2))
+    options = {"wait": True, "archive_margin_bytes": 0}
+    run = run_playbook("archive.yml", options, inventory=inventory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Two archive disks (one transfer each), so two plots go now and one waits with its reason.
+    arrived = [fleet.modules[m] / name for m in ("m0", "m1") for name in files_in(fleet.modules[m])]
+    assert len(arrived) == 2, run.stdout
+    assert all(sha256(path) == digests[path.name] for path in arrived)
+    assert {path.parent for path in arrived} == {fleet.modules["m0"], fleet.modules["m1"]}
+    assert "plotter at its 2 parallel transfer(s)" in run.stdout
+    assert "harvester harvester2 unreachable" in run.stdout
+    assert "2 transfer(s) to start, 0 running, 1 plot(s) waiting on their dst dirs" in run.stdout
+    run = run_playbook("archive.yml", options, inventory=inventory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [p for p in plots if p.exists()] == []
+    assert sum(len(files_in(fleet.modules[m])) for m in ("m0", "m1")) == 3
+    run = run_playbook("archive.yml", options, inventory=inventory)
+    assert "no transfer to start" in run.stdout
+
+
+def test_archive_playbook_in_check_mode_starts_nothing(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    run = run_playbook("archive.yml", {"archive_margin_bytes": 0}, check=True,
+                       inventory=str(write_inventory(fleet, extra_harvester=False)))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"start: plotter1 {plot.name}" in run.stdout and "would run: " in run.stdout
+    assert plot.exists() and fleet.transfers() == []
