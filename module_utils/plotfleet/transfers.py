@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ansible.module_utils.plotfleet.proctable import command_lines, split_argv
+
 try:
     import psutil
 except ImportError:
@@ -180,30 +182,23 @@ def parse_rsync_command(argv: Sequence[str]) -> tuple[str, str, dict] | None:
     return source, destination, parts
 
 
-def find_transfers(proc_root: str = "/proc") -> list[Transfer]:
-    """Every running rsync that pushes a plot to a daemon module, one per source file."""
+def find_transfers(proc_root: str = "/proc", cmdlines: Sequence[tuple[int, bytes]] | None = None) -> list[Transfer]:
+    """Every running rsync that pushes a plot to a daemon module, one per source file.
+
+    ``cmdlines`` is a scan already made with ``proctable.command_lines`` (with ``b"rsync"`` among
+    its hints), so that one pass over the process table serves jobs and transfers.
+    """
     found: dict[str, Transfer] = {}
-    try:
-        names = os.listdir(proc_root)
-    except OSError:
-        return []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"{proc_root}/{name}/cmdline", "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            continue
+    if cmdlines is None:
+        cmdlines = command_lines(proc_root, (b"rsync",))
+    for pid, raw in cmdlines:
         if b"rsync" not in raw or b".plot" not in raw:
             continue
-        argv = [p.decode("utf-8", "surrogateescape") for p in raw.rstrip(b"\0").split(b"\0")]
-        parsed = parse_rsync_command(argv)
+        parsed = parse_rsync_command(split_argv(raw))
         if parsed is None:
             continue
         source, destination, parts = parsed
-        pid = int(name)
-        source = _absolute(source, f"{proc_root}/{name}/cwd")
+        source = _absolute(source, f"{proc_root}/{pid}/cwd")
         if source in found and found[source].pid < pid:
             continue  # a forked helper; the first (lowest pid) process stands for the transfer
         found[source] = Transfer(
@@ -216,7 +211,7 @@ def find_transfers(proc_root: str = "/proc") -> list[Transfer]:
             user=parts["user"],
             size_bytes=_size(source),
             started_at=_started_at(pid),
-            log_file=_absolute(parts["log_file"], f"{proc_root}/{name}/cwd") if parts["log_file"] else None,
+            log_file=_absolute(parts["log_file"], f"{proc_root}/{pid}/cwd") if parts["log_file"] else None,
         )
     return sorted(found.values(), key=lambda t: t.pid)
 
