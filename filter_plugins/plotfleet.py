@@ -18,9 +18,25 @@ _MODULE_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
+from ansible.errors import AnsibleFilterError
+
+from ansible.module_utils.plotfleet.analysis import (
+    analyze,
+    fleet_plots,
+    groups_csv,
+    option_problems,
+    plots_csv,
+    render_analysis,
+)
 from ansible.module_utils.plotfleet.archive import plan_archive
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
-from ansible.module_utils.plotfleet.report import fleet_report, render_status
+from ansible.module_utils.plotfleet.report import (
+    PrefixError,
+    fleet_report,
+    pass_summary,
+    render_status,
+    resolve_fleet_prefix,
+)
 
 
 def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space") -> dict:
@@ -36,12 +52,27 @@ def _registered(hostvars: Mapping[str, Any], host: str, var: str) -> Mapping[str
     return result if isinstance(result, Mapping) else None
 
 
+def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str) -> dict:
+    try:
+        return resolve_fleet_prefix(hostvars, hosts, prefix)
+    except PrefixError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "plotfleet_fleet_report": fleet_report,
             "plotfleet_render_status": render_status,
+            "plotfleet_pass_summary": pass_summary,
+            "plotfleet_resolve_prefix": plotfleet_resolve_prefix,
             "plotfleet_space_report": plotfleet_space_report,
             "plotfleet_space_table": render_space_table,
             "plotfleet_archive_plan": plan_archive,
+            "plotfleet_analysis_problems": option_problems,
+            "plotfleet_analysis_plots": fleet_plots,
+            "plotfleet_analyze": analyze,
+            "plotfleet_render_analysis": render_analysis,
+            "plotfleet_plots_csv": plots_csv,
+            "plotfleet_groups_csv": groups_csv,
         }

@@ -22,12 +22,16 @@ def job_label(job: Job) -> str:
     return job.plot_id or f"pid:{job.pid}"
 
 
-def match_prefix(jobs: Sequence[Job], prefix: str) -> list[Job]:
-    """Jobs whose plot id starts with prefix (``pid:N`` names a job whose id is not known yet)."""
+def prefix_matches(plot_id: str | None, pid: int, prefix: str) -> bool:
+    """Whether a job is named by prefix: a plot-id prefix, or ``pid:N`` for a job with no id yet."""
     prefix = prefix.strip().lower()
     if prefix.startswith("pid:"):
-        return [j for j in jobs if f"pid:{j.pid}" == prefix or str(j.pid) == prefix[4:]]
-    return [j for j in jobs if j.plot_id and j.plot_id.startswith(prefix)]
+        return prefix[4:] == str(pid)
+    return bool(plot_id) and plot_id.startswith(prefix)
+
+
+def match_prefix(jobs: Sequence[Job], prefix: str) -> list[Job]:
+    return [j for j in jobs if prefix_matches(j.plot_id, j.pid, prefix)]
 
 
 def resolve_prefix(jobs: Sequence[Job], prefix: str) -> Job:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.plotfleet.control import prefix_matches
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_bytes, human_seconds
@@ -72,8 +73,8 @@ def _summary(report: Mapping) -> dict:
     }
 
 
-def _short(plot_id: str | None, pid: int) -> str:
-    return plot_id[:8] if plot_id else f"pid:{pid}"
+def _short(plot_id: str | None, pid: int, length: int = 8) -> str:
+    return plot_id[:length] if plot_id else f"pid:{pid}"
 
 
 def _jobs_table(report: Mapping) -> str:
@@ -132,3 +133,44 @@ def render_status(report: Mapping) -> str:
     if report["problems"]:
         parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in report["problems"]]]
     return "\n".join(parts)
+
+
+def pass_summary(result: Mapping) -> str:
+    """One line for a plotfleet_plot result: what started where, or why nothing did."""
+    started = result.get("started") or []
+    if not started:
+        return f"waiting ({result.get('jobs_running', 0)} running): {result.get('reason')}"
+    moves = "; ".join(
+        f"{s['tmp_dir']} -> {s['dst_dir']}" + (f" (pid {s['pid']})" if s.get("pid") else "") for s in started
+    )
+    line = f"started {len(started)}: {moves}"
+    return f"{line}; then waiting: {result['reason']}" if result.get("reason") else line
+
+
+class PrefixError(ValueError):
+    pass
+
+
+def resolve_fleet_prefix(hostvars: Any, hosts: Sequence[str], prefix: str, var: str = "plotfleet_state") -> dict:
+    """The one job across the fleet that prefix names: {host, plot_id, pid, phase_text}.
+
+    Raises PrefixError listing host and id of every candidate when there is not exactly one.
+    """
+    if not str(prefix).strip():
+        raise PrefixError("plot_id must not be empty")
+    candidates = []
+    for host in hosts:
+        result = _host_vars(hostvars, host).get(var)
+        if host_outcome(result)[0] != "ok":
+            continue
+        for job in result.get("jobs", []):
+            if prefix_matches(job.get("plot_id"), job.get("pid"), str(prefix)):
+                candidates.append({"host": host, "plot_id": job.get("plot_id"), "pid": job.get("pid"),
+                                   "phase_text": job.get("phase_text")})
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise PrefixError(f"no plot job in the fleet matches {prefix!r}")
+    listed = ", ".join(f"{c['host']}: {_short(c['plot_id'], c['pid'], 64)} (phase {c['phase_text']})"
+                       for c in candidates)
+    raise PrefixError(f"{prefix!r} matches {len(candidates)} jobs, give a longer prefix: {listed}")

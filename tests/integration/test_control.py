@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import run_module, wait_for
+from conftest import run_module, run_playbook, wait_for
 
 pytestmark = pytest.mark.chia
 
@@ -103,3 +103,19 @@ def test_prefix_must_match_exactly_one_job(plot_dirs, jobs):
     assert neither["failed"] and "plot_id" in neither["msg"] and "all_jobs" in neither["msg"]
     bad_state = control(plot_dirs, plot_id=first_id[:8], state="paused")
     assert bad_state["failed"] and "state" in bad_state["msg"]
+
+
+def test_control_playbook_resolves_the_prefix_fleet_wide(plot_dirs, jobs):
+    job, plot_id = started_with_id(jobs, plot_dirs.tmp[0], plot_dirs.dst[0], plot_dirs.logs / "pb.log")
+    config = {"plotter_config_path": str(plot_dirs.config)}
+
+    missing = run_playbook("control.yml", {**config, "plot_id": "ffffffffffff0000", "state": "suspended"})
+    assert missing.returncode != 0 and "no plot job in the fleet matches 'ffffffffffff0000'" in missing.stdout
+
+    done = run_playbook("control.yml", {**config, "plot_id": plot_id[:16], "state": "suspended"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{plot_id}: running -> suspended, 0 temp files removed" in done.stdout
+    assert psutil.Process(job.pid).status() == psutil.STATUS_STOPPED
+
+    bad = run_playbook("control.yml", {**config, "plot_id": plot_id[:16], "state": "paused"})
+    assert bad.returncode != 0 and "state=suspended|running|killed" in bad.stdout
