@@ -110,4 +110,4 @@ def read_plotter_state(config, proc_root: str = "/proc") -> PlotterState:
     cmdlines = command_lines(proc_root, (*COMMAND_HINTS, b"rsync"))
     jobs = discover_jobs(config.logging.plots, proc_root=proc_root, now=now, cmdlines=cmdlines)
     tmp_states, dst_states = build_dir_states(config.directories.tmp, config.directories.dst, jobs)
-    return PlotterState(jobs, tmp_states, dst_states, find_transfers(proc_root), now)
+    return PlotterState(jobs, tmp_states, dst_states, find_transfers(proc_root, cmdlines=cmdlines), now)
