@@ -29,6 +29,7 @@ from ansible.module_utils.plotfleet.analysis import (
     render_analysis,
 )
 from ansible.module_utils.plotfleet.archive import plan_archive
+from ansible.module_utils.plotfleet.fleetvars import archive_outcomes, fleet_archive_plan
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
 from ansible.module_utils.plotfleet.report import (
     PrefixError,
@@ -69,6 +70,8 @@ class FilterModule:
             "plotfleet_space_report": plotfleet_space_report,
             "plotfleet_space_table": render_space_table,
             "plotfleet_archive_plan": plan_archive,
+            "plotfleet_fleet_archive_plan": fleet_archive_plan,
+            "plotfleet_archive_outcomes": archive_outcomes,
             "plotfleet_analysis_problems": option_problems,
             "plotfleet_analysis_plots": fleet_plots,
             "plotfleet_analyze": analyze,

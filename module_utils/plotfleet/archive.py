@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.plotfleet.plotfiles import expected_plot_bytes
-from ansible.module_utils.plotfleet.report import host_outcome
+from ansible.module_utils.plotfleet.results import host_outcome
 from ansible.module_utils.plotfleet.units import human_bytes
 
 DEFAULT_MARGIN_BYTES = 1024**3

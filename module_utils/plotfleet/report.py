@@ -12,35 +12,19 @@ from typing import Any
 
 from ansible.module_utils.plotfleet.control import prefix_matches
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
+from ansible.module_utils.plotfleet.results import host_outcome, host_vars
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_bytes, human_seconds
 
 
-def host_outcome(result: Any) -> tuple[str, str | None]:
-    """(status, message) of one registered result: ok, unreachable, failed or not run."""
-    if not isinstance(result, Mapping) or not result:
-        return "not run", "no result (host not in this run, or skipped)"
-    if result.get("unreachable"):
-        return "unreachable", str(result.get("msg", "unreachable")).strip()
-    if result.get("failed"):
-        return "failed", str(result.get("msg", "failed")).strip()
-    if result.get("skipped"):
-        return "not run", str(result.get("skip_reason", "skipped"))
-    return "ok", None
-
-
-def _host_vars(hostvars: Any, host: str) -> Mapping:
-    try:
-        return hostvars[host]
-    except (KeyError, TypeError):
-        return {}
-
-
 def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[str],
-                 plotter_var: str = "plotfleet_state", harvester_var: str = "plotfleet_space") -> dict:
-    report: dict[str, Any] = {"plotters": {}, "problems": []}
+                 plotter_var: str = "plotfleet_state", harvester_var: str = "plotfleet_space",
+                 archive_plan: Mapping | None = None) -> dict:
+    """The fleet status; with ``archive_plan`` (fleetvars.fleet_archive_plan) also what archiving
+    would do now and why plots wait -- e.g. that no harvester has room, so dst dirs are filling."""
+    report: dict[str, Any] = {"plotters": {}, "problems": [], "archive": dict(archive_plan or {})}
     for host in plotters:
-        result = _host_vars(hostvars, host).get(plotter_var)
+        result = host_vars(hostvars, host).get(plotter_var)
         status, msg = host_outcome(result)
         entry = {"status": status, "msg": msg}
         if status == "ok":
@@ -50,7 +34,7 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
         report["plotters"][host] = entry
     space_results = {}
     for host in harvesters:
-        result = _host_vars(hostvars, host).get(harvester_var)
+        result = host_vars(hostvars, host).get(harvester_var)
         space_results[host] = result if isinstance(result, Mapping) and not result.get("skipped") else None
     report["space"] = fleet_space_report(space_results)
     for kind in ("unreachable", "failed"):
@@ -130,6 +114,9 @@ def render_status(report: Mapping) -> str:
         "", "TRANSFERS", _transfers_table(report),
         "", "HARVESTERS", _indent(render_space_table(report["space"])),
     ]
+    if report.get("archive"):
+        parts += ["", "ARCHIVING (what archive.yml would do now)",
+                  *[f"  {line}" for line in report["archive"].get("summary", [])]]
     if report["problems"]:
         parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in report["problems"]]]
     return "\n".join(parts)
@@ -160,7 +147,7 @@ def resolve_fleet_prefix(hostvars: Any, hosts: Sequence[str], prefix: str, var: 
         raise PrefixError("plot_id must not be empty")
     candidates = []
     for host in hosts:
-        result = _host_vars(hostvars, host).get(var)
+        result = host_vars(hostvars, host).get(var)
         if host_outcome(result)[0] != "ok":
             continue
         for job in result.get("jobs", []):

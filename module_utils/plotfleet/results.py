@@ -1,0 +1,39 @@
+"""What the hosts registered in a playbook run: each host's result and how it went.
+
+Controller-side helpers for the filters: a host may be unreachable, may have failed, may not
+have been in the play at all; every report says which rather than dropping the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def host_outcome(result: Any) -> tuple[str, str | None]:
+    """(status, message) of one registered result: ok, unreachable, failed or not run."""
+    if not isinstance(result, Mapping) or not result:
+        return "not run", "no result (host not in this run, or skipped)"
+    if result.get("unreachable"):
+        return "unreachable", str(result.get("msg", "unreachable")).strip()
+    if result.get("failed"):
+        return "failed", str(result.get("msg", "failed")).strip()
+    if result.get("skipped"):
+        return "not run", str(result.get("skip_reason", "skipped"))
+    return "ok", None
+
+
+def host_vars(hostvars: Any, host: str) -> Mapping:
+    try:
+        return hostvars[host]
+    except (KeyError, TypeError):
+        return {}
+
+
+def registered(hostvars: Any, hosts: Sequence[str], var: str) -> dict[str, Any]:
+    """host -> the result it registered as var ({} when it has none: not in the play)."""
+    results = {}
+    for host in hosts:
+        result = host_vars(hostvars, host).get(var)
+        results[host] = result if isinstance(result, Mapping) else {}
+    return results
