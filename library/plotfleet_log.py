@@ -151,8 +151,12 @@ def main() -> None:
         supports_check_mode=True,
     )
     path = module.params["path"]
-    if not os.path.exists(path):
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         module.fail_json(msg=f"read plot logs: {path} does not exist")
+    except OSError as err:
+        module.fail_json(msg=f"read plot logs: cannot access {path}: {err.strerror}")
     try:
         plots, ignored = read_logs(path, module.params["recurse"])
     except OSError as err:

@@ -119,7 +119,9 @@ def spawn_job(argv: Sequence[str], log_dir: str, plotter: str, env: Mapping[str,
     job_env = {**os.environ, **(env or {})}
     argv = [resolve_executable(argv[0], job_env.get("PATH")), *argv[1:]]
     fd, log_path = create_log_file(log_dir, plotter)
-    increment = nice
+    def set_niceness() -> None:  # in the child, before exec: an absolute level, like nice(1) -n from 0
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+
     try:
         proc = subprocess.Popen(
             argv,
@@ -130,10 +132,12 @@ def spawn_job(argv: Sequence[str], log_dir: str, plotter: str, env: Mapping[str,
             env=job_env,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=(lambda: os.nice(increment)) if increment else None,
+            preexec_fn=set_niceness if nice is not None else None,
         )
     except OSError as err:
         raise SpawnError(f"start {argv[0]}: {err.strerror or err}") from err
+    except subprocess.SubprocessError as err:  # what preexec_fn raised, e.g. no right to raise priority
+        raise SpawnError(f"start {argv[0]}: cannot set plotting.nice {nice}: {err}") from err
     finally:
         os.close(fd)
     deadline = time.monotonic() + visible_timeout

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import CHIA_VENV, log_phase, run_module, wait_for
+from conftest import CHIA_VENV, ROOT, VENV_BIN, ansible_env, log_phase, run_module, wait_for
 
 pytestmark = pytest.mark.chia
 
@@ -136,12 +139,26 @@ def test_bad_input_gives_clear_errors(plot_dirs, tmp_path):
     no_dir = run_module("plotfleet_log", {"path": str(tmp_path / "no-such-dir")})
     assert no_dir["failed"] and "does not exist" in no_dir["msg"]
 
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o000)
+
+
+def test_unreadable_log_dir_is_named(tmp_path):
+    """As an unprivileged user (root reads everything): the module names the dir it cannot read."""
+    base = Path(tempfile.mkdtemp(prefix="plotfleet-unreadable-", dir="/tmp"))
     try:
-        if os.geteuid() == 0:
-            pytest.skip("root reads any dir; unreadable dirs cannot be made for root")
-        unreadable = run_module("plotfleet_log", {"path": str(locked)})
-        assert unreadable["failed"] and str(locked) in unreadable["msg"]
+        base.chmod(0o755)
+        locked = base / "logs"
+        locked.mkdir(mode=0o000)
+        home = base / "home"
+        home.mkdir()
+        shutil.chown(home, "nobody")
+        env = {**ansible_env(), "HOME": str(home), "ANSIBLE_HOME": str(home / ".ansible"),
+               "ANSIBLE_LOCAL_TEMP": str(home / "tmp"), "ANSIBLE_REMOTE_TEMP": str(home / "tmp")}
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(VENV_BIN / "ansible"),
+               "localhost", "-m", "plotfleet_log", "-a", f"path={locked}",
+               "-e", "ansible_python_interpreter=/usr/bin/python3"]  # the venv may live under /root
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode != 0
+        assert f"read plot logs: cannot read {locked}: Permission denied" in proc.stdout, proc.stdout[-3000:]
     finally:
-        locked.chmod(0o755)
+        (base / "logs").chmod(0o755)
+        shutil.rmtree(base)

@@ -71,10 +71,14 @@ def test_stagger_between_consecutive_passes(plot_dirs, spawned):
 
 
 def test_started_job_outlives_ansible_and_is_seen_at_once(plot_dirs, spawned):
+    plotting = plot_dirs.config_data["plotting"]
+    plot_dirs.write_config(plotting={**plotting, "nice": 7, "env": {**plotting["env"], "PLOTFLEET_TEST": "yes"}})
     result = plot_pass(plot_dirs, spawned)
     pid = result["started"][0]["pid"]
     proc = psutil.Process(pid)
     assert proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    assert proc.nice() == 7
+    assert proc.environ()["PLOTFLEET_TEST"] == "yes" and proc.environ()["CHIA_ROOT"] == str(plot_dirs.chia_root)
     assert os.getsid(pid) == pid, "the job leads its own session"
     assert "plots" in proc.cmdline() and "create" in proc.cmdline()
     assert pid in [j["pid"] for j in own_jobs(plot_dirs)]
