@@ -66,6 +66,7 @@ DST_DIR = f"{SRV}/dst0"
 SOURCE_FILE = f"{SRV}/bench/source.bin"  # made once; every transfer sends a hard link to it
 PASSWORD_FILE = "/etc/plotfleet/rsync.secret"
 TRANSFER_LOG_DIR = "/var/log/plotfleet/transfers"
+RSYNC = shutil.which("rsync") or "/usr/bin/rsync"  # the one the module finds with get_bin_path
 TIMEOUT = 300  # plotfleet_archive's default timeout, passed to rsync_command as the module does
 TARGET = 0.9  # plotfleet_archive >= 0.9x the bare rsync
 CHUNK = 8 << 20
@@ -198,7 +199,7 @@ class Bench:
         """The command plotfleet_archive runs for this plot (from transfers.rsync_command), as a
         bare rsync; ``drop`` leaves out the flag starting with it (--flag-study)."""
         log_file = transfer_log_path(TRANSFER_LOG_DIR, f"{DST_DIR}/{self.plot_name}", time.time())
-        cmd = rsync_command("rsync", f"{DST_DIR}/{self.plot_name}", self.destination, password_file=PASSWORD_FILE,
+        cmd = rsync_command(RSYNC, f"{DST_DIR}/{self.plot_name}", self.destination, password_file=PASSWORD_FILE,
                             log_file=log_file.replace(".log", ".bare-rsync.log"), timeout=TIMEOUT)
         if drop == "minimal":
             return [cmd[0], f"--password-file={PASSWORD_FILE}", *cmd[-2:]]
@@ -322,7 +323,8 @@ def report(bench: Bench, samples: dict[str, list[Sample]]) -> None:
     speed_nf = {name: size / median(transfer) / MB for name, transfer, _ in rows}
     base, ceiling = speed["rsync"], speed["copy"]
     print(f"\n{human(size)}, {len(samples['copy'])} rounds, page cache {'dropped' if bench.cold else 'warm'} "
-          "before each transfer, MB = 10^6 bytes, medians; 'to disk' includes the syncfs after the transfer")
+          "before each transfer;\nmedians; MB/s = 10^6 bytes per second of transfer + flush (the syncfs after it), "
+          "'min s' the fastest transfer + flush")
     header = (f"{'method':<26} {'transfer s':>10} {'+ flush s':>9} {'min s':>7} {'MB/s':>7} {'no-flush MB/s':>13} "
               f"{'x rsync':>8} {'x copy':>7}")
     print(header)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ansible.module_utils.plotfleet.report import host_outcome
+from ansible.module_utils.plotfleet.results import host_outcome, host_vars
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_seconds
 
@@ -103,12 +103,12 @@ def fleet_plots(hostvars: Any, hosts: Sequence[str], log_var: str = "analyze_log
     problems: list[str] = []
     reporting: list[str] = []
     for host in hosts:
-        host_vars = _host_vars(hostvars, host)
-        config_status, config_msg = host_outcome(host_vars.get(config_var))
+        own = host_vars(hostvars, host)
+        config_status, config_msg = host_outcome(own.get(config_var))
         if config_status in ("unreachable", "failed"):
             problems.append(f"{host}: {config_status}: {config_msg}")
             continue
-        result = host_vars.get(log_var)
+        result = own.get(log_var)
         status, msg = host_outcome(result)
         if status != "ok":
             problems.append(f"{host}: {status}: {msg}")
@@ -116,13 +116,6 @@ def fleet_plots(hostvars: Any, hosts: Sequence[str], log_var: str = "analyze_log
         reporting.append(host)
         plots += [{"host": host, **plot} for plot in result.get("plots", [])]
     return {"plots": plots, "hosts": reporting, "problems": problems}
-
-
-def _host_vars(hostvars: Any, host: str) -> Mapping:
-    try:
-        return hostvars[host]
-    except (KeyError, TypeError):
-        return {}
 
 
 def started(plot: Mapping) -> datetime | None:
