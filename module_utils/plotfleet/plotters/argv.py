@@ -225,6 +225,12 @@ def to_int(value: Any, name: str) -> int | None:
         raise ArgvError(f"option {name}: not an integer: {value!r}") from None
 
 
+def int_value(values: Mapping[str, Any], dest: str, default: int) -> int:
+    """An integer option's value, or default when it was not given."""
+    value = to_int(values.get(dest), dest)
+    return default if value is None else value
+
+
 def hex_id(value: str | None) -> str | None:
     if value is None:
         return None
@@ -256,3 +262,13 @@ def chia_subcommand(argv: Sequence[str], group: str, command: str) -> list[str] 
     if words[i : i + 2] != [group, command]:
         return None
     return words[i + 2 :]
+
+
+def native_or_chia_plotters(argv: Sequence[str], programs: frozenset[str], native_form: str,
+                            command: str, plotters_form: str) -> PlotterArgv | None:
+    """The plotter's arguments when argv runs one of its own programs or ``chia plotters <command>``."""
+    words = program_argv(argv)
+    if words and program_name(words[0]) in programs:
+        return PlotterArgv(words[1:], native_form)
+    args = chia_subcommand(argv, "plotters", command)
+    return PlotterArgv(args, plotters_form) if args is not None else None

@@ -25,16 +25,13 @@ from ansible.module_utils.plotfleet.plotters.argv import (
     OPTIONAL_NUMBER,
     ArgvError,
     Opt,
-    PlotterArgv,
-    chia_subcommand,
     has_help,
     hex_id,
+    int_value,
+    native_or_chia_plotters,
     option,
     parse_options,
-    program_argv,
-    program_name,
     resolve,
-    to_int,
 )
 from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, LogRule, Plotter
 from ansible.module_utils.plotfleet.plotters.chia import key_options
@@ -148,13 +145,7 @@ _PLOTTERS_MODE_OPTIONS: dict[str, tuple[Opt, ...]] = {
 
 
 def match_command(argv: Sequence[str]) -> Sequence[str] | None:
-    words = program_argv(argv)
-    if words and program_name(words[0]) in _PROGRAMS:
-        return PlotterArgv(words[1:], NATIVE)
-    args = chia_subcommand(argv, "plotters", "bladebit")
-    if args is not None:
-        return PlotterArgv(args, PLOTTERS_BLADEBIT)
-    return None
+    return native_or_chia_plotters(argv, _PROGRAMS, NATIVE, "bladebit", PLOTTERS_BLADEBIT)
 
 
 def parse_args(args: Sequence[str], cwd: str) -> JobArgs | None:
@@ -177,20 +168,20 @@ def _parse_native(args: Sequence[str], cwd: str) -> JobArgs | None:
         raise ArgvError("bladebit diskplot needs -t1")
     dst_dirs = tuple(path for path in (resolve(cwd, out) for out in out_dirs) if path)
     compress = values.get("compress")
-    buckets = _int(mode_values, "buckets", _DISKPLOT_DEFAULT_BUCKETS) if mode == "diskplot" else None
+    buckets = int_value(mode_values, "buckets", _DISKPLOT_DEFAULT_BUCKETS) if mode == "diskplot" else None
     return JobArgs(
         plotter=NAME,
         k=32,
         tmp_dir=resolve(cwd, mode_values.get("tmp")),
         tmp2_dir=resolve(cwd, mode_values.get("tmp2")),
         dst_dir=dst_dirs[0],
-        threads=_int(values, "threads", 0) or None,  # 0 / absent: every logical CPU
+        threads=int_value(values, "threads", 0) or None,  # 0 / absent: every logical CPU
         buckets=buckets,
-        count=_int(values, "count", 1),  # 0: until stopped
+        count=int_value(values, "count", 1),  # 0: until stopped
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
         pool_contract_address=values.get("contract"),
-        compression=(1 if compress is True else _int(values, "compress", 0)),  # bare -z is level 1
+        compression=(1 if compress is True else int_value(values, "compress", 0)),  # bare -z is level 1
         plot_id=hex_id(values.get("plot_id")),
         mode=mode,
         dst_dirs=dst_dirs,
@@ -207,30 +198,26 @@ def _parse_plotters(args: Sequence[str], cwd: str) -> JobArgs | None:
     if "dst" not in values or (mode == "diskplot" and "tmp" not in values):
         raise ArgvError("chia plotters bladebit needs -d (and -t for diskplot)")
     dst = resolve(cwd, values["dst"])
-    count = _int(values, "count", 1)
+    count = int_value(values, "count", 1)
     return JobArgs(
         plotter=NAME,
         k=32,
         tmp_dir=resolve(cwd, values.get("tmp")),
         tmp2_dir=resolve(cwd, values.get("tmp2")),
         dst_dir=dst,
-        threads=_int(values, "threads", 0) or None,
-        buckets=_int(values, "buckets", _DISKPLOT_DEFAULT_BUCKETS) if mode == "diskplot" else None,
+        threads=int_value(values, "threads", 0) or None,
+        buckets=int_value(values, "buckets", _DISKPLOT_DEFAULT_BUCKETS) if mode == "diskplot" else None,
         count=count,
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
         pool_contract_address=values.get("contract"),
-        compression=_int(values, "compress", 1),
+        compression=int_value(values, "compress", 1),
         plot_id=hex_id(values.get("plot_id")),
         mode=mode,
         dst_dirs=(dst,) if dst else (),
         launcher="chia plotters",
     )
 
-
-def _int(values: Mapping[str, Any], dest: str, default: int) -> int:
-    value = to_int(values.get(dest), dest)
-    return default if value is None else value
 
 
 def build_command(

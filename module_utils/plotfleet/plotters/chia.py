@@ -23,10 +23,10 @@ from ansible.module_utils.plotfleet.plotters.argv import (
     chia_subcommand,
     has_help,
     hex_id,
+    int_value,
     option,
     parse_options,
     resolve,
-    to_int,
 )
 from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, LogRule, Plotter
 
@@ -110,14 +110,14 @@ def _parse_create(args: Sequence[str], cwd: str) -> JobArgs:
         raise ArgvError(f"unexpected argument {rest[0]!r}")
     return JobArgs(
         plotter=NAME,
-        k=_int(values, "k", 32),
+        k=int_value(values, "k", 32),
         tmp_dir=resolve(cwd, values.get("tmp", ".")),
         tmp2_dir=resolve(cwd, values.get("tmp2")),
         dst_dir=resolve(cwd, values.get("dst", ".")),
-        threads=_int(values, "threads", 2),
-        buckets=_int(values, "buckets", 128),
-        buffer=_int(values, "buffer", 3389),
-        count=_int(values, "count", 1),
+        threads=int_value(values, "threads", 2),
+        buckets=int_value(values, "buckets", 128),
+        buffer=int_value(values, "buffer", 3389),
+        count=int_value(values, "count", 1),
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
         pool_contract_address=values.get("contract"),
@@ -132,18 +132,18 @@ def _parse_plotters(args: Sequence[str], cwd: str) -> JobArgs:
         raise ArgvError(f"unrecognized argument {rest[0]!r}")
     if "tmp" not in values or "dst" not in values:
         raise ArgvError("chia plotters chiapos needs -t and -d")
-    _int(values, "compress", 1)  # argparse checks the type even though chiapos ignores it
-    buckets = _int(values, "buckets", 0)
+    int_value(values, "compress", 1)  # argparse checks the type even though chiapos ignores it
+    buckets = int_value(values, "buckets", 0)
     return JobArgs(
         plotter=NAME,
-        k=_int(values, "k", 32),
+        k=int_value(values, "k", 32),
         tmp_dir=resolve(cwd, values["tmp"]),
         tmp2_dir=resolve(cwd, values.get("tmp2")),
         dst_dir=resolve(cwd, values["dst"]),
-        threads=_int(values, "threads", 0) or _CHIAPOS_DEFAULT_THREADS,
+        threads=int_value(values, "threads", 0) or _CHIAPOS_DEFAULT_THREADS,
         buckets=buckets or None,  # 0: chiapos picks the count from the buffer size
-        buffer=_int(values, "buffer", 0) or _CHIAPOS_DEFAULT_BUFFER,
-        count=_int(values, "count", 1),
+        buffer=int_value(values, "buffer", 0) or _CHIAPOS_DEFAULT_BUFFER,
+        count=int_value(values, "count", 1),
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
         pool_contract_address=values.get("contract"),
@@ -152,10 +152,6 @@ def _parse_plotters(args: Sequence[str], cwd: str) -> JobArgs:
         launcher="chia plotters",
     )
 
-
-def _int(values: Mapping[str, Any], dest: str, default: int) -> int:
-    value = to_int(values.get(dest), dest)
-    return default if value is None else value
 
 
 def build_command(

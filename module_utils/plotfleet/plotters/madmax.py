@@ -22,16 +22,13 @@ from ansible.module_utils.plotfleet.plotters.argv import (
     FLAG,
     ArgvError,
     Opt,
-    PlotterArgv,
-    chia_subcommand,
     has_help,
     hex_id,
+    int_value,
+    native_or_chia_plotters,
     option,
     parse_options,
-    program_argv,
-    program_name,
     resolve,
-    to_int,
 )
 from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, LogRule, Plotter
 from ansible.module_utils.plotfleet.plotters.chia import key_options
@@ -87,13 +84,7 @@ _PLOTTERS_OPTIONS = (
 
 
 def match_command(argv: Sequence[str]) -> Sequence[str] | None:
-    words = program_argv(argv)
-    if words and program_name(words[0]) in _PROGRAMS:
-        return PlotterArgv(words[1:], CHIA_PLOT)
-    args = chia_subcommand(argv, "plotters", "madmax")
-    if args is not None:
-        return PlotterArgv(args, PLOTTERS_MADMAX)
-    return None
+    return native_or_chia_plotters(argv, _PROGRAMS, CHIA_PLOT, "madmax", PLOTTERS_MADMAX)
 
 
 def parse_args(args: Sequence[str], cwd: str) -> JobArgs | None:
@@ -114,15 +105,15 @@ def _parse_chia_plot(args: Sequence[str], cwd: str) -> JobArgs | None:
     tmp = resolve(cwd, values.get("tmp"))
     if tmp is None:
         raise ArgvError("chia_plot needs -t")
-    count = _int(values, "count", 1)
+    count = int_value(values, "count", 1)
     return JobArgs(
         plotter=NAME,
-        k=_int(values, "k", 32),
+        k=int_value(values, "k", 32),
         tmp_dir=tmp,
         tmp2_dir=resolve(cwd, values.get("tmp2")),
         dst_dir=resolve(cwd, values.get("dst")) or tmp,
-        threads=_int(values, "threads", 4),
-        buckets=_buckets(_int(values, "buckets", 256)),
+        threads=int_value(values, "threads", 4),
+        buckets=_buckets(int_value(values, "buckets", 256)),
         count=0 if count < 0 else count,
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
@@ -141,15 +132,15 @@ def _parse_plotters(args: Sequence[str], cwd: str) -> JobArgs | None:
         raise ArgvError(f"unrecognized argument {rest[0]!r}")
     if "tmp" not in values or "dst" not in values:
         raise ArgvError("chia plotters madmax needs -t and -d")
-    count = _int(values, "count", 1)
+    count = int_value(values, "count", 1)
     return JobArgs(
         plotter=NAME,
-        k=_int(values, "k", 32),
+        k=int_value(values, "k", 32),
         tmp_dir=resolve(cwd, values["tmp"]),
         tmp2_dir=resolve(cwd, values.get("tmp2")),
         dst_dir=resolve(cwd, values["dst"]),
-        threads=_int(values, "threads", 4),
-        buckets=_buckets(_int(values, "buckets", 256)),
+        threads=int_value(values, "threads", 4),
+        buckets=_buckets(int_value(values, "buckets", 256)),
         count=0 if count < 0 else count,
         farmer_pk=values.get("farmer_pk"),
         pool_pk=values.get("pool_pk"),
@@ -166,10 +157,6 @@ def _buckets(number: int) -> int:
         raise ArgvError(f"buckets out of range: {number}")
     return 1 << exponent
 
-
-def _int(values: Mapping[str, Any], dest: str, default: int) -> int:
-    value = to_int(values.get(dest), dest)
-    return default if value is None else value
 
 
 def _dir(path: str) -> str:
