@@ -22,7 +22,7 @@ from datetime import datetime
 
 from ansible.module_utils.plotfleet.plotters import parse_command, parse_log_file
 from ansible.module_utils.plotfleet.plotters.base import JobArgs, LogInfo, Phase
-from ansible.module_utils.plotfleet.proctable import command_lines, read_small_file, split_argv
+from ansible.module_utils.plotfleet.proctable import command_lines, in_our_namespaces, read_small_file, split_argv
 from ansible.module_utils.plotfleet.proctable import open_paths as proctable_open_paths
 
 try:
@@ -146,7 +146,7 @@ def find_candidates(cmdlines: Sequence[tuple[int, bytes]] | None = None, proc_ro
         cmdlines = command_lines(proc_root, COMMAND_HINTS)
     found = []
     for pid, raw in cmdlines:
-        if not any(hint in raw for hint in COMMAND_HINTS):
+        if not any(hint in raw for hint in COMMAND_HINTS) or not in_our_namespaces(pid, proc_root):
             continue
         try:
             cwd = os.readlink(f"{proc_root}/{pid}/cwd")

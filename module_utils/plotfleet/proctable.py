@@ -91,3 +91,25 @@ def open_paths(pid: int, proc_root: str = "/proc") -> list[str]:
         if target.startswith("/") and not target.startswith(("/dev/", "/proc/")):
             paths.append(target)
     return paths
+
+
+def _namespaces(proc_root: str, pid: str) -> tuple[str | None, str | None]:
+    ids = []
+    for kind in ("pid", "mnt"):
+        try:
+            ids.append(os.readlink(f"{proc_root}/{pid}/ns/{kind}"))
+        except OSError:  # gone, or not ours to inspect (non-root): assume our namespaces
+            ids.append(None)
+    return ids[0], ids[1]
+
+
+def in_our_namespaces(pid: int, proc_root: str = "/proc") -> bool:
+    """Whether a process sees the same process table and mounts as we do.
+
+    A plot job inside a container (its own PID and mount namespaces) writes to paths that mean
+    nothing out here, and its pid is not the one we would signal: it is that container's job,
+    to be managed from inside it.
+    """
+    mine = _namespaces(proc_root, "self")
+    theirs = _namespaces(proc_root, str(pid))
+    return all(a is None or b is None or a == b for a, b in zip(mine, theirs, strict=True))

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ansible.module_utils.plotfleet.proctable import command_lines, split_argv
+from ansible.module_utils.plotfleet.proctable import command_lines, in_our_namespaces, split_argv
 
 try:
     import psutil
@@ -192,7 +192,7 @@ def find_transfers(proc_root: str = "/proc", cmdlines: Sequence[tuple[int, bytes
     if cmdlines is None:
         cmdlines = command_lines(proc_root, (b"rsync",))
     for pid, raw in cmdlines:
-        if b"rsync" not in raw or b".plot" not in raw:
+        if b"rsync" not in raw or b".plot" not in raw or not in_our_namespaces(pid, proc_root):
             continue
         parsed = parse_rsync_command(split_argv(raw))
         if parsed is None:

@@ -79,3 +79,17 @@ def test_scan_reads_only_hinted_command_lines(tmp_path):
     assert sorted(lines) == [400, 401]
     assert open_paths(400, str(tmp_path)) == ["/var/log/p.log"]
     assert os.path.basename(lines[401].split(b"\0")[0].decode()) == "rsync"
+
+
+def test_jobs_in_other_namespaces_are_not_ours(tmp_path):
+    """A container's plot job (own PID and mount namespaces) is that container's to manage."""
+    (tmp_path / "self" / "ns").mkdir(parents=True)
+    (tmp_path / "self" / "ns" / "pid").symlink_to("pid:[4026531836]")
+    (tmp_path / "self" / "ns" / "mnt").symlink_to("mnt:[4026531841]")
+    fake_process(tmp_path, 500, chia("/t0", "/d0"))
+    fake_process(tmp_path, 501, chia("/plotting", "/plots"))
+    for pid, (pid_ns, mnt_ns) in {500: ("4026531836", "4026531841"), 501: ("4026532999", "4026533000")}.items():
+        (tmp_path / str(pid) / "ns").mkdir()
+        (tmp_path / str(pid) / "ns" / "pid").symlink_to(f"pid:[{pid_ns}]")
+        (tmp_path / str(pid) / "ns" / "mnt").symlink_to(f"mnt:[{mnt_ns}]")
+    assert [c.pid for c in find_candidates(proc_root=str(tmp_path))] == [500]
