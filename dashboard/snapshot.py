@@ -1,0 +1,41 @@
+"""Runs on each host (shipped in a zip with module_utils/plotfleet): prints one JSON snapshot.
+
+    python3 -c "import sys; sys.path.insert(0, ZIP); from dashboard.snapshot import main; main()" ROLE CONFIG
+
+ROLE is ``plotter`` (what plotfleet_jobs returns) or ``harvester`` (what plotfleet_space
+returns). Errors become ``{"failed": true, "msg": ...}``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def plotter(config_path: str) -> dict:
+    from ansible.module_utils.plotfleet.config import ConfigError, load_config
+    from ansible.module_utils.plotfleet.state import read_plotter_state
+
+    try:
+        return read_plotter_state(load_config(config_path)).as_dict()
+    except ConfigError as err:
+        return {"failed": True, "msg": f"load config: {err}"}
+
+
+def harvester(config_path: str) -> dict:
+    from ansible.module_utils.plotfleet.harvester import HarvesterConfigError, inspect_harvester, load_harvester_config
+
+    try:
+        reports, host = inspect_harvester(load_harvester_config(config_path))
+    except HarvesterConfigError as err:
+        return {"failed": True, "msg": f"load harvester config: {err}"}
+    return {"archive_dirs": [r.as_dict() for r in reports], "host": host}
+
+
+def main() -> None:
+    role, config_path = sys.argv[1], sys.argv[2]
+    try:
+        result = plotter(config_path) if role == "plotter" else harvester(config_path)
+    except Exception as err:  # a snapshot must always be JSON: the dashboard shows the failure
+        result = {"failed": True, "msg": f"{type(err).__name__}: {err}"}
+    json.dump(result, sys.stdout)
