@@ -213,7 +213,8 @@ def run(inventory: str, interval: float, once: bool, out: Callable[[str], None] 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/watch", description=__doc__.splitlines()[0])
-    parser.add_argument("-i", "--inventory", default=os.environ.get("ANSIBLE_INVENTORY", str(ROOT / "inventory/local.yml")))
+    default_inventory = os.environ.get("ANSIBLE_INVENTORY", str(ROOT / "inventory/local.yml"))
+    parser.add_argument("-i", "--inventory", default=default_inventory)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
     parser.add_argument("--once", action="store_true", help="print one status and exit")
     args = parser.parse_args(argv)
