@@ -98,7 +98,8 @@ class CallbackModule(CallbackBase):
 @dataclass
 class Run:
     wall: float
-    cpu: float  # user + system CPU s of the controller's processes (ansible and its ssh clients)
+    cpu: float  # user + system CPU s on the controller: ansible, its ssh clients and ControlPersist masters
+    hosts_cpu: float  # user + system CPU s inside the hosts' PID namespaces: sshd, shells, modules
 
 
 @dataclass
@@ -119,6 +120,33 @@ class SizeResult:
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def namespace_cpu(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of everything in each PID namespace (name -> inode).
+
+    Per live process its own user + system time plus that of its waited-for children (cutime,
+    cstime), which holds the CPU of every process that has exited and been reaped inside: a
+    host's sshd sessions, shells and module runs, reaped by sshd or the host's init.
+    """
+    by_inode = {inode: name for name, inode in groups.items()}
+    totals = dict.fromkeys(groups, 0.0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            inode = os.stat(f"/proc/{entry.name}/ns/pid").st_ino
+            if inode not in by_inode:
+                continue
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        totals[by_inode[inode]] += sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return totals
 
 
 def load_average() -> str:
@@ -159,15 +187,24 @@ class Bench:
     def host_names(self) -> list[str]:
         return list(self.fleet.hosts)
 
+    def _namespaces(self) -> dict[str, float]:
+        groups = {"ctl": self.fleet.controller.namespaces["pid"]} if self.fleet.controller else {}
+        groups.update({name: node.namespaces["pid"] for name, node in self.fleet.hosts.items()})
+        return namespace_cpu(groups)
+
     def timed(self, cmd: list[str], what: str, env: dict[str, str] | None = None) -> tuple[Run, str]:
+        ns_before = self._namespaces()
         cpu_before = children_cpu()
         started = time.monotonic()
         proc = self.fleet.controller_run(cmd, env={**self.env, **(env or {})}, timeout=PLAYBOOK_TIMEOUT)
         wall = time.monotonic() - started
         cpu = children_cpu() - cpu_before
+        ns_after = self._namespaces()
         if proc.returncode != 0:
             raise FleetError(f"{what} failed (rc {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
-        return Run(wall, cpu), proc.stdout
+        delta = {name: ns_after[name] - ns_before.get(name, 0.0) for name in ns_after}
+        hosts_cpu = sum(value for name, value in delta.items() if name != "ctl")
+        return Run(wall, cpu + delta.get("ctl", 0.0), hosts_cpu), proc.stdout
 
     def status(self, env: dict[str, str] | None = None) -> Run:
         run, stdout = self.timed(["ansible-playbook", "playbooks/status.yml"], "status.yml", env)
@@ -230,8 +267,8 @@ def measure_size(size: int, args: argparse.Namespace, workroot: Path) -> SizeRes
                 for name in order:
                     run = methods[name]()
                     result.runs[name].append(run)
-                    print(f"  round {round_no + 1} {name:<6} {run.wall:6.2f} s wall, controller CPU {run.cpu:5.2f} s, "
-                          f"load {load_average()}", flush=True)
+                    print(f"  round {round_no + 1} {name:<6} {run.wall:6.2f} s wall, CPU s: controller {run.cpu:5.2f}, "
+                          f"hosts {run.hosts_cpu:5.2f}; load {load_average()}", flush=True)
             if args.profile:
                 result.profile = bench.profile()
         return result
@@ -280,25 +317,33 @@ def print_profile(result: SizeResult) -> None:
         print(f"    {'after the last result':<32} {end - last_result:6.2f} s")
 
 
+def cpu_pair(result: SizeResult, name: str) -> str:
+    return f"{result.median(name, 'cpu'):.2f} / {result.median(name, 'hosts_cpu'):.2f}"
+
+
 def report(results: list[SizeResult], args: argparse.Namespace, load_before: str) -> None:
     forks = args.forks if args.forks is not None else f"{default_forks()} (ansible.cfg)"
     print(f"\nforks {forks}, {args.repeat} rounds per size, SSH ControlPersist masters up (after the first "
-          "contact); medians. controller CPU = user+sys s of ansible and its ssh clients per run.")
+          "contact); medians.\nCPU s per run, user+sys: ctl = the controller (ansible, ssh clients and masters), "
+          "hosts = all hosts' namespaces (sshd, shells, modules).")
     header = (f"{'hosts':>5} {'P+H':>5} {'status s':>8} {'ping s':>7} {'status/ping':>11} {'status-ping s':>13} "
-              f"{'ctl CPU status':>14} {'ctl CPU ping':>12} {'1st ping s':>10} {'1st status s':>12} {'site.yml s':>10}")
+              f"{'CPU ctl/hosts status':>20} {'CPU ctl/hosts ping':>18} {'1st ping s':>10} {'1st status s':>12} "
+              f"{'site.yml s':>10}")
     print(header)
     print("-" * len(header))
     for r in results:
         status, ping = r.median("status"), r.median("ping")
         print(f"{r.hosts:>5} {f'{r.plotters}+{r.harvesters}':>5} {status:>8.2f} {ping:>7.2f} {status / ping:>10.2f}x "
-              f"{status - ping:>13.2f} {r.median('status', 'cpu'):>14.2f} {r.median('ping', 'cpu'):>12.2f} "
+              f"{status - ping:>13.2f} {cpu_pair(r, 'status'):>20} {cpu_pair(r, 'ping'):>18} "
               f"{r.first_ping.wall:>10.2f} {r.first_status.wall:>12.2f} {r.rollout:>10.1f}")
     if len(results) >= 2:
         xs = [float(r.hosts) for r in results]
         print("\nper-host marginal cost (least-squares slope over the sizes), fixed part (intercept at 0 hosts):")
-        for name, attr in (("status", "wall"), ("ping", "wall"), ("status", "cpu"), ("ping", "cpu")):
+        labels = {"wall": "wall", "cpu": "controller CPU", "hosts_cpu": "hosts' CPU"}
+        for name, attr in (("status", "wall"), ("ping", "wall"), ("status", "cpu"), ("ping", "cpu"),
+                           ("status", "hosts_cpu"), ("ping", "hosts_cpu")):
             s, b = slope(xs, [r.median(name, attr) for r in results])
-            label = f"{name} {'wall' if attr == 'wall' else 'controller CPU'}"
+            label = f"{name} {labels[attr]}"
             print(f"  {label:<22} {s * 1000:7.0f} ms/host   fixed {b:5.2f} s")
         s_status, _ = slope(xs, [r.median("status") for r in results])
         s_ping, _ = slope(xs, [r.median("ping") for r in results])

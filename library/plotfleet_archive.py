@@ -204,11 +204,12 @@ from ansible.module_utils.plotfleet.transfers import (
     daemon_url,
     explain_failure,
     find_transfers,
+    finish_rsync,
     password_file_problem,
     rsync_command,
-    run_rsync,
     source_problem,
     start_refusal,
+    start_rsync,
     transfer_log_path,
     unsafe_args,
 )
@@ -272,6 +273,8 @@ def main() -> None:
                          msg=refusal or f"would run: {' '.join(result['cmd'])}",
                          **{k: v for k, v in result.items() if k != "started"})
 
+    # Only the decision and the start are serialised: a concurrent run must see this transfer in
+    # the process table before it decides, but need not wait for it to end.
     try:
         with archive_lock(archiving.transfer_log_dir):
             running = find_transfers()
@@ -279,12 +282,13 @@ def main() -> None:
             refusal = start_refusal(source, running, archiving.parallel_transfers)
             if refusal:
                 module.exit_json(changed=False, msg=refusal, **result)
-            problem = source_problem(source)  # another run may have sent it while we waited for the lock
-            if problem:
-                fail(problem)
-            outcome = run_rsync(result["cmd"], log_file, wait=params["wait"])
+            if not os.path.exists(source):  # another run sent it while we waited for the lock
+                module.exit_json(changed=False, msg=f"{source} is gone: already archived by another run", **result)
+            started = time.monotonic()
+            proc = start_rsync(result["cmd"], log_file, capture_stderr=params["wait"])
     except OSError as err:
         fail(f"cannot start rsync: {err.strerror or err} ({getattr(err, 'filename', None) or 'transfer log dir'})")
+    outcome = finish_rsync(proc, log_file, started, wait=params["wait"])
 
     result.update(started=True, pid=outcome.pid, log_file=log_file, completed=outcome.rc == 0)
     if outcome.rc is None:
@@ -294,6 +298,9 @@ def main() -> None:
         result["stderr"] = outcome.stderr
         exists = "the source is still complete in place" if os.path.exists(source) else "the source is gone"
         fail(f"{explain_failure(outcome.rc, outcome.stderr, **context)} ({exists}; log: {log_file})")
+    if os.path.exists(source):  # rsync skipped it: the harvester has a file of that name already
+        fail(f"{params['module']} on {params['host']} already has a file named {os.path.basename(source)}; "
+             "nothing was sent and the source is kept. Compare the two (sha256) and remove one copy by hand")
     result["bytes_per_second"] = round(result["size_bytes"] / max(outcome.seconds, 1e-6), 1)
     module.exit_json(changed=True, msg=f"sent {source} to {destination} in {outcome.seconds:.1f} s", **result)
 

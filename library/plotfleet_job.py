@@ -42,6 +42,13 @@ options:
       - Seconds to wait after SIGTERM before sending SIGKILL.
     type: int
     default: 30
+  force:
+    description:
+      - Kill even a job in phase 5, whose plot is already complete and being copied or renamed
+        into its dst dir (its complete copy under a temporary name is deleted with the temp files).
+        Without it such a kill is refused.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -125,6 +132,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.plotfleet.control import (
     ControlError,
     current_state,
+    kill_refusal,
     remove_temp_files,
     resolve_prefix,
     resume,
@@ -164,6 +172,7 @@ def main() -> None:
             "all_jobs": {"type": "bool", "default": False},
             "state": {"type": "str", "required": True, "choices": ["suspended", "running", "killed"]},
             "kill_timeout": {"type": "int", "default": 30},
+            "force": {"type": "bool", "default": False},
         },
         mutually_exclusive=[("plot_id", "all_jobs")],
         required_one_of=[("plot_id", "all_jobs")],
@@ -177,6 +186,9 @@ def main() -> None:
     jobs = discover_jobs(config.logging.plots)
     try:
         targets = jobs if params["all_jobs"] else [resolve_prefix(jobs, params["plot_id"])]
+        refusals = [reason for job in targets if (reason := kill_refusal(job))]
+        if params["state"] == "killed" and refusals and not params["force"]:
+            raise ControlError("; ".join(refusals))  # before touching any job
         records = [act(job, params["state"], module.check_mode, params["kill_timeout"]) for job in targets]
     except ControlError as err:
         module.fail_json(msg=f"control plot job: {err}")

@@ -133,6 +133,7 @@ class Slot:
     free_bytes: int
     to_arrive_bytes: int = 0  # still to be written by transfers in flight and planned
     receiving: list[str] = field(default_factory=list)  # what is being written to its disk now
+    stale: list[str] = field(default_factory=list)  # partial files of transfers that died
 
     @property
     def room_bytes(self) -> int:
@@ -174,12 +175,18 @@ def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence
     sent_names = {os.path.basename(t["source"]): t for t in mine}
     for item in incoming:
         final = item.get("final_name") or ""
-        size = int(item.get("size_bytes") or 0)
+        # What it already takes on disk: rsync --preallocate reserves the whole plot at once, and
+        # the free space the harvester reports has already lost it.
+        size = max(int(item.get("size_bytes") or 0), int(item.get("allocated_bytes") or 0))
         transfer = sent_names.pop(final, None)
         if transfer is not None:
             total = transfer.get("size_bytes") or item.get("expected_bytes") or 0
             slot.to_arrive_bytes += max(int(total) - size, 0)
             slot.receiving.append(f"{final} from {transfer['plotter']}")
+            continue
+        if item.get("stale"):  # nobody writes to it any more: its bytes are taken, nothing more comes
+            minutes = int(item.get("idle_seconds") or 0) // 60
+            slot.stale.append(f"{item.get('name') or final} ({human_bytes(size)}, untouched for {minutes} min)")
             continue
         expected = int(item.get("expected_bytes") or expected_plot_bytes(item.get("k")))
         slot.to_arrive_bytes += max(expected - size, 0)
@@ -303,6 +310,7 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
         queues[plotter] = _candidates(plotter, plotters[plotter], sending, settings)
         free_slots[plotter] = settings.limit(plotter) - len(sending)
 
+    archived = _archived_names(harvesters)
     transfers: list[dict] = []
     waiting: list[dict] = []
     # Round robin over plotters, the one with the least dst room first, so no plotter takes
@@ -313,7 +321,8 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
             if not queues[plotter]:
                 continue
             candidate = queues[plotter].pop(0)
-            reason = _hold_reason(candidate, free_slots[plotter], settings, in_flight)
+            reason = _already_there(candidate, archived) or _hold_reason(candidate, free_slots[plotter], settings,
+                                                                          in_flight)
             if reason is None:
                 slot, reason = _choose_slot(candidate, slots, given, settings)
                 if slot is not None:
@@ -336,12 +345,32 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
         "harvester_dirs_skipped": dirs_skipped,
         "harvester_dirs": [
             {"harvester": s.harvester, "dir": s.path, "rsync_module": s.module, "free_bytes": s.free_bytes,
-             "room_bytes": s.room_bytes, "receiving": s.receiving}
+             "room_bytes": s.room_bytes, "receiving": s.receiving, "stale": s.stale}
             for s in slots
         ],
     }
     plan["summary"] = summary_lines(plan)
     return plan
+
+
+def _archived_names(harvesters: Mapping[str, Any]) -> dict[str, str]:
+    """Plot file name -> "harvester:dir" of every complete plot on the harvesters that answered."""
+    names = {}
+    for host, result in sorted(harvesters.items()):
+        if host_outcome(result)[0] != "ok":
+            continue
+        for entry in result.get("archive_dirs") or []:
+            for name in entry.get("plot_names") or []:
+                names.setdefault(name, f"{host}:{entry.get('path')}")
+    return names
+
+
+def _already_there(candidate: Candidate, archived: Mapping[str, str]) -> str | None:
+    where = archived.get(os.path.basename(candidate.source))
+    if where is None:
+        return None
+    return (f"already on {where} under the same name; the plot stays here: compare the two copies (sha256) "
+            "and remove one by hand (or the dst dir is itself an archive dir)")
 
 
 def _dst_free(result: Mapping) -> int:
@@ -410,6 +439,8 @@ def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     ]
     lines += [f"waiting: {w['plotter']} {os.path.basename(w['source'])}: {w['reason']}" for w in plan["waiting"]]
     lines += [f"skipped dir: {d['harvester']}:{d['dir']}: {d['reason']}" for d in plan["harvester_dirs_skipped"]]
+    lines += [f"stale partial file on {d['harvester']}:{d['dir']}: {name}: left by a transfer that died; "
+              "remove it to free the space" for d in plan["harvester_dirs"] for name in d.get("stale", [])]
     lines += [f"harvester {h['harvester']} {h['status']}: {h['msg']}" for h in plan["harvesters_down"]]
     lines += [f"plotter {p['plotter']} {p['status']}: {p['msg']}" for p in plan["plotters_down"]]
     lines.append(

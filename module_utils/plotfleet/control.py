@@ -54,6 +54,8 @@ def job_processes(job: Job) -> list:
     for pid in job.pids:
         try:
             proc = psutil.Process(pid)
+            if pid in job.create_times and abs(proc.create_time() - job.create_times[pid]) > 0.01:
+                continue  # the job's process ended and its pid now belongs to another process
             family = [proc, *proc.children(recursive=True)]
         except psutil.NoSuchProcess:
             continue
@@ -62,6 +64,19 @@ def job_processes(job: Job) -> list:
                 seen.add(member.pid)
                 procs.append(member)
     return procs
+
+
+def kill_refusal(job: Job) -> str | None:
+    """Why killing this job would destroy a finished plot, or None when it would not.
+
+    From phase 5 on the plot is complete: the plotter is copying or renaming it into its dst
+    dir, and the complete copy still carries a temporary name (``.plot.2.tmp``, ``.plot.tmp``)
+    that a kill's clean-up would delete.
+    """
+    if job.phase.major >= 5:
+        return (f"{job_label(job)} is in phase {job.phase}: its plot is complete and being moved into "
+                f"{job.dst_dir}; killing it now deletes a finished plot. Wait for it to end, or set force=true")
+    return None
 
 
 def current_state(job: Job) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ DEFAULT_INCOMING_SUBDIRS = (".rsync-partial", ".rsync-tmp", ".plotfleet-incoming
 _RSYNC_TEMP = re.compile(r"^\.(?P<final>.+)\.[A-Za-z0-9]{6}$")
 _PLOTTER_TEMP = re.compile(r"^(?P<final>[^.].*\.plot)(?:\.2)?\.tmp$")
 _MODULE_NAME = re.compile(r"^[^\[\]/\s][^\[\]/]*$")
+
+
+DEFAULT_STALE_AFTER_SECONDS = 900
 
 
 class HarvesterConfigError(Exception):
@@ -56,6 +60,9 @@ class HarvesterConfig:
     rsync_port: int | None = None
     rsync_address: str | None = None
     incoming_subdirs: tuple[str, ...] = DEFAULT_INCOMING_SUBDIRS
+    # A partial file nobody wrote to for this long belongs to a transfer that died (the daemon
+    # drops a transfer silent for its timeout): it takes space but no longer makes its disk busy.
+    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class FileInfo:
     name: str
     size_bytes: int
     subdir: str = ""
+    idle_seconds: float = 0.0  # since it was last written
+    allocated_bytes: int | None = None  # on disk; a preallocated file holds its whole size at once
+    in_use: bool | None = None  # held open by a process (None: not known, processes not readable)
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,9 @@ class Incoming:
     kind: str  # rsync-temp | rsync-partial | plotter-temp
     k: int | None
     expected_bytes: int
+    idle_seconds: float = 0.0
+    stale: bool = False  # its writer is gone: no process holds it, or untouched past the limit
+    allocated_bytes: int | None = None  # disk space it already holds (rsync --preallocate: all of it)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +111,9 @@ class Incoming:
             "kind": self.kind,
             "k": self.k,
             "expected_bytes": self.expected_bytes,
+            "idle_seconds": round(self.idle_seconds),
+            "stale": self.stale,
+            "allocated_bytes": self.allocated_bytes,
         }
 
 
@@ -114,6 +130,7 @@ class DirReport:
     plots: int = 0
     plot_bytes: int = 0
     plots_by_k: dict[int, int] = field(default_factory=dict)
+    plot_names: list[str] = field(default_factory=list)
     incoming: list[Incoming] = field(default_factory=list)
 
     @property
@@ -127,7 +144,7 @@ class DirReport:
     @property
     def free_after_incoming_bytes(self) -> int:
         """Room left once the files now arriving are complete: what a planner may still promise."""
-        still_to_come = sum(max(item.expected_bytes - item.size_bytes, 0) for item in self.incoming)
+        still_to_come = sum(max(item.expected_bytes - _held(item), 0) for item in self.incoming if not item.stale)
         return max(self.free_bytes - still_to_come, 0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,10 +161,16 @@ class DirReport:
             "plots": self.plots,
             "plot_bytes": self.plot_bytes,
             "plots_by_k": {str(k): count for k, count in sorted(self.plots_by_k.items())},
+            "plot_names": self.plot_names,
             "incoming": [item.as_dict() for item in self.incoming],
             "incoming_bytes": self.incoming_bytes,
             "free_after_incoming_bytes": self.free_after_incoming_bytes,
         }
+
+
+def _held(item: Incoming) -> int:
+    """Bytes a file in flight already takes on disk (preallocated: its whole size from the start)."""
+    return max(item.size_bytes, item.allocated_bytes or 0)
 
 
 # --- config -------------------------------------------------------------------------------
@@ -170,9 +193,12 @@ def parse_harvester_config(data: Any) -> HarvesterConfig:
     if not (isinstance(subdirs, list) and all(_is_plain_name(name) for name in subdirs)):
         problems.append(f"incoming_subdirs: must be a list of directory names (no '/'), got {subdirs!r}")
         subdirs = list(DEFAULT_INCOMING_SUBDIRS)
+    stale = data.get("stale_incoming_seconds", DEFAULT_STALE_AFTER_SECONDS)
+    if not (isinstance(stale, int) and not isinstance(stale, bool) and stale >= 60):
+        problems.append(f"stale_incoming_seconds: must be an integer >= 60, got {stale!r}")
     if problems:
         raise HarvesterConfigError(problems)
-    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs))
+    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs), stale)
 
 
 def parse_archive_dirs(items: Any, problems: list[str], key: str = "archive_dirs") -> list[ArchiveDir]:
@@ -248,7 +274,28 @@ def _parse_yaml_or_json(text: str) -> Any:
 # --- reading a dir (the only I/O) -----------------------------------------------------------
 
 
-def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_SUBDIRS) -> DirSnapshot:
+def open_files(proc_root: str = "/proc") -> set[str] | None:
+    """Every file some process holds open, or None when some processes' files are hidden from us."""
+    found: set[str] = set()
+    for name in os.listdir(proc_root):
+        if not name.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"{proc_root}/{name}/fd")
+        except FileNotFoundError:  # ended while we looked
+            continue
+        except PermissionError:
+            return None
+        for fd in fds:
+            try:
+                found.add(os.readlink(f"{proc_root}/{name}/fd/{fd}"))
+            except OSError:
+                continue
+    return found
+
+
+def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_SUBDIRS,
+                 held_open: set[str] | None = None) -> DirSnapshot:
     """Space and contents of one archive dir; an unreadable dir comes back with ``error`` set."""
     if not os.path.isdir(path):
         reason = "does not exist" if not os.path.lexists(path) else "is not a directory"
@@ -256,28 +303,31 @@ def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_S
     try:
         space = disk_space(path)
         plots = tuple((plot.name, plot.size_bytes) for plot in list_plots(path))
-        files = _other_files(path, incoming_subdirs)
+        files = _other_files(path, incoming_subdirs, held_open)
     except OSError as err:
         return DirSnapshot(path, error=f"cannot read {path}: {err.strerror}")
     return DirSnapshot(path, None, space.free_bytes, space.total_bytes, space.device, _mount_point(path), plots, files)
 
 
-def _other_files(path: str, incoming_subdirs: Iterable[str]) -> tuple[FileInfo, ...]:
-    files = list(_regular_files(path, ""))
+def _other_files(path: str, incoming_subdirs: Iterable[str], held_open: set[str] | None) -> tuple[FileInfo, ...]:
+    files = list(_regular_files(path, "", held_open))
     for subdir in incoming_subdirs:
         if os.path.isdir(os.path.join(path, subdir)):
-            files.extend(_regular_files(os.path.join(path, subdir), subdir))
+            files.extend(_regular_files(os.path.join(path, subdir), subdir, held_open))
     return tuple(files)
 
 
-def _regular_files(directory: str, subdir: str) -> Iterable[FileInfo]:
+def _regular_files(directory: str, subdir: str, held_open: set[str] | None) -> Iterable[FileInfo]:
     with os.scandir(directory) as entries:
         for entry in entries:
             if subdir == "" and entry.name.endswith(".plot") and not entry.name.startswith("."):
                 continue  # a finished plot, counted by list_plots
             try:
                 if entry.is_file(follow_symlinks=False):
-                    yield FileInfo(entry.name, entry.stat(follow_symlinks=False).st_size, subdir)
+                    info = entry.stat(follow_symlinks=False)
+                    in_use = None if held_open is None else entry.path in held_open
+                    yield FileInfo(entry.name, info.st_size, subdir, max(0.0, time.time() - info.st_mtime), in_use,
+                                   info.st_blocks * 512)
             except OSError:  # renamed into place while we looked: no longer in flight
                 continue
 
@@ -293,14 +343,27 @@ def _mount_point(path: str) -> str:
 # --- judging a dir (pure) ------------------------------------------------------------------
 
 
-def classify_incoming(item: FileInfo) -> Incoming | None:
+def classify_incoming(item: FileInfo, stale_after: float = DEFAULT_STALE_AFTER_SECONDS) -> Incoming | None:
     """The plot in flight this entry is, or None when it is something else."""
     final_name, kind = _final_name(item)
     if final_name is None or not final_name.endswith(".plot"):
         return None  # only plots are archived; anything else is not ours to count
     k, _plot_id = parse_plot_name(final_name)
     name = f"{item.subdir}/{item.name}" if item.subdir else item.name
-    return Incoming(name, final_name, item.size_bytes, kind, k, expected_plot_bytes(k))
+    return Incoming(name, final_name, item.size_bytes, kind, k, expected_plot_bytes(k), item.idle_seconds,
+                    _is_stale(item, stale_after), item.allocated_bytes)
+
+
+# A file just created may not be open yet, or just closed before its rename: give it a moment.
+_FRESH_SECONDS = 15
+
+
+def _is_stale(item: FileInfo, stale_after: float) -> bool:
+    """No writer any more: no process holds it (when we can see every process's files), or, when
+    we cannot, nothing wrote to it for longer than a live transfer may stay silent."""
+    if item.in_use is None:
+        return item.idle_seconds > stale_after
+    return not item.in_use and item.idle_seconds > _FRESH_SECONDS
 
 
 def _final_name(item: FileInfo) -> tuple[str | None, str]:
@@ -313,7 +376,8 @@ def _final_name(item: FileInfo) -> tuple[str | None, str]:
     return (plotter_temp.group("final") if plotter_temp else None), "plotter-temp"
 
 
-def report_dir(archive_dir: ArchiveDir, snapshot: DirSnapshot) -> DirReport:
+def report_dir(archive_dir: ArchiveDir, snapshot: DirSnapshot,
+               stale_after: float = DEFAULT_STALE_AFTER_SECONDS) -> DirReport:
     """The space report of one archive dir from what ``snapshot_dir`` saw."""
     report = DirReport(archive_dir.path, archive_dir.rsync_module, archive_dir.max_connections)
     if snapshot.error:
@@ -327,9 +391,10 @@ def report_dir(archive_dir: ArchiveDir, snapshot: DirSnapshot) -> DirReport:
         k, _plot_id = parse_plot_name(name)
         report.plots += 1
         report.plot_bytes += size
+        report.plot_names.append(name)
         if k is not None:
             report.plots_by_k[k] = report.plots_by_k.get(k, 0) + 1
-    incoming = (classify_incoming(item) for item in snapshot.files)
+    incoming = (classify_incoming(item, stale_after) for item in snapshot.files)
     report.incoming = sorted((item for item in incoming if item), key=lambda item: item.name)
     return report
 
@@ -354,7 +419,9 @@ def summarize_host(reports: list[DirReport]) -> dict[str, Any]:
 
 def inspect_harvester(config: HarvesterConfig) -> tuple[list[DirReport], dict[str, Any]]:
     """Every archive dir's report and the host totals."""
-    reports = [report_dir(item, snapshot_dir(item.path, config.incoming_subdirs)) for item in config.archive_dirs]
+    held_open = open_files()
+    reports = [report_dir(item, snapshot_dir(item.path, config.incoming_subdirs, held_open), config.stale_after_seconds)
+               for item in config.archive_dirs]
     return reports, summarize_host(reports)
 
 

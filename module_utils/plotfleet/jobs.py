@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,7 @@ class Job:
     state: str
     tmp_files: list[str] = field(default_factory=list)
     tmp_bytes: int = 0
+    create_times: dict[int, float] = field(default_factory=dict)  # pid -> start time, against pid reuse
 
     @property
     def phase(self) -> Phase:
@@ -195,12 +197,16 @@ def _choose_log(open_paths: Iterable[str], stdout_paths: Iterable[str], log_dir:
     if log_dir:
         prefix = log_dir.rstrip("/") + "/"
         for path in open_paths:
-            if path.startswith(prefix):
+            if path.startswith(prefix) and _usable_log(path):
                 return path
     for path in stdout_paths:
-        if path.startswith("/") and not path.endswith(" (deleted)") and _regular_file(path):
+        if _usable_log(path):
             return path
     return None
+
+
+def _usable_log(path: str) -> bool:
+    return path.startswith("/") and not path.endswith(" (deleted)") and _regular_file(path)
 
 
 def _state(statuses: Iterable[str]) -> str:
@@ -239,9 +245,11 @@ def temp_files(dirs: Sequence[str], plot_id: str | None, open_paths: Iterable[st
                             found.add(entry.path)
             except OSError:
                 continue
-    prefixes = tuple(d.rstrip("/") + "/" for d in dirs)
+    # Only files directly in the job's dirs: a log or database kept in a subdir, or anything
+    # open under a tmp dir of "." run from $HOME, is not a plot's temp file.
+    own_dirs = {os.path.normpath(d) for d in dirs}
     for path in open_paths:
-        if path.startswith(prefixes) and not path.endswith(".plot"):
+        if os.path.dirname(path) in own_dirs and not path.endswith((".plot", " (deleted)")):
             found.add(path)
     return sorted(found)
 
@@ -271,47 +279,76 @@ def _stdout_target(pid: int) -> str | None:
         return None
 
 
-def inspect_job(group: Sequence[_Candidate], log_dir: str | None, now: float) -> Job | None:
-    """Build a Job from its processes; None when the job ended while we looked."""
-    open_paths: list[str] = []
-    statuses = []
-    cpu_user = cpu_system = iowait = 0.0
-    rss = 0
+@dataclass
+class _Observed:
+    """What the process table says of one job's processes, before its log is chosen."""
+
+    group: Sequence[_Candidate]
+    create_times: dict[int, float]
+    statuses: list[str]
+    cpu_user: float = 0.0
+    cpu_system: float = 0.0
+    iowait: float = 0.0
+    rss: int = 0
     io_read: int | None = 0
     io_write: int | None = 0
-    created = None
+    open_paths: list[str] = field(default_factory=list)
+    log_file: str | None = None
+
+
+def observe_group(group: Sequence[_Candidate], log_dir: str | None) -> _Observed | None:
+    """Measure a job's processes; None when the job ended while we looked."""
+    seen = _Observed(group, {}, [])
     for cand in group:
         try:
             proc = psutil.Process(cand.pid)
             with proc.oneshot():
-                created = proc.create_time() if created is None else created
-                statuses.append(proc.status())
+                seen.create_times[cand.pid] = proc.create_time()
+                seen.statuses.append(proc.status())
                 times = proc.cpu_times()
-                cpu_user += times.user
-                cpu_system += times.system
-                iowait += getattr(times, "iowait", 0.0)
-                rss += proc.memory_info().rss
+                seen.cpu_user += times.user
+                seen.cpu_system += times.system
+                seen.iowait += getattr(times, "iowait", 0.0)
+                seen.rss += proc.memory_info().rss
                 try:
                     counters = proc.io_counters()
-                    io_read += counters.read_bytes
-                    io_write += counters.write_bytes
+                    if seen.io_read is not None:
+                        seen.io_read += counters.read_bytes
+                        seen.io_write += counters.write_bytes
                 except (psutil.AccessDenied, AttributeError):
-                    io_read = io_write = None
-                open_paths.extend(proctable_open_paths(cand.pid))
+                    seen.io_read = seen.io_write = None
+                seen.open_paths.extend(proctable_open_paths(cand.pid))
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             if cand is group[0]:
                 return None
             continue
-    root = group[0]
     stdout_paths = [p for p in (_stdout_target(c.pid) for c in group) if p]
-    log_file = _choose_log(open_paths, stdout_paths, log_dir)
-    log = parse_log_file(log_file) if log_file else LogInfo(plotter=root.args.plotter)
-    plot_id = log.plot_id or root.args.plot_id or _plot_id_from_names(open_paths)
-    files = temp_files(job_dirs(root.args), plot_id, open_paths)
-    started = created if created is not None else now
+    seen.log_file = _choose_log(seen.open_paths, stdout_paths, log_dir)
+    return seen
+
+
+def _read_log(path: str | None, plotter: str) -> LogInfo:
+    """The log's story so far; an unreadable or vanished log is an unknown phase, not an error."""
+    if path:
+        try:
+            return parse_log_file(path)
+        except OSError:
+            pass
+    return LogInfo(plotter=plotter)
+
+
+def build_job(seen: _Observed, log_file: str | None, now: float) -> Job:
+    """The job, with its log (None when the log cannot be trusted to be this job's alone)."""
+    root = seen.group[0]
+    log = _read_log(log_file, root.args.plotter)
+    # The files a job holds open name its plot for sure; its log only while nobody else writes there.
+    plot_id = root.args.plot_id or _plot_id_from_names(seen.open_paths) or log.plot_id
+    own_files = [p for p in seen.open_paths if p != log_file and p != seen.log_file]
+    files = temp_files(job_dirs(root.args), plot_id, own_files)
+    started = seen.create_times.get(root.pid, now)
     return Job(
         pid=root.pid,
-        pids=[c.pid for c in group],
+        pids=[c.pid for c in seen.group],
         args=root.args,
         cmdline=root.argv,
         cwd=root.cwd,
@@ -320,15 +357,16 @@ def inspect_job(group: Sequence[_Candidate], log_dir: str | None, now: float) ->
         plot_id=plot_id,
         started_at=datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         wall_seconds=max(0.0, now - started),
-        cpu_user_seconds=cpu_user,
-        cpu_system_seconds=cpu_system,
-        iowait_seconds=iowait,
-        mem_rss_bytes=rss,
-        io_read_bytes=io_read,
-        io_write_bytes=io_write,
-        state=_state(statuses),
+        cpu_user_seconds=seen.cpu_user,
+        cpu_system_seconds=seen.cpu_system,
+        iowait_seconds=seen.iowait,
+        mem_rss_bytes=seen.rss,
+        io_read_bytes=seen.io_read,
+        io_write_bytes=seen.io_write,
+        state=_state(seen.statuses),
         tmp_files=files,
         tmp_bytes=allocated_bytes(files),
+        create_times=dict(seen.create_times),
     )
 
 
@@ -341,9 +379,10 @@ def discover_jobs(log_dir: str | None = None, proc_root: str = "/proc", now: flo
     if psutil is None:
         raise RuntimeError("psutil is not installed for this Python")
     now = time.time() if now is None else now
-    jobs = []
-    for group in group_candidates(find_candidates(cmdlines, proc_root)):
-        job = inspect_job(group, log_dir, now)
-        if job is not None:
-            jobs.append(job)
+    observed = [seen for group in group_candidates(find_candidates(cmdlines, proc_root))
+                if (seen := observe_group(group, log_dir)) is not None]
+    # Two jobs writing one file (a batch script redirected once, nohup.out) cannot tell their
+    # lines apart: neither gets that log, so neither takes the other's plot id or phase.
+    writers = Counter(seen.log_file for seen in observed if seen.log_file)
+    jobs = [build_job(seen, seen.log_file if writers[seen.log_file] == 1 else None, now) for seen in observed]
     return sorted(jobs, key=lambda j: (j.started_at, j.pid))

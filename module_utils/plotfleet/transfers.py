@@ -80,7 +80,9 @@ _KNOWN_FAILURES = (
      "authentication failed: the password in {password_file} does not match the harvester's "
      "secrets file for user {user} (harvester_rsync_password / plotter_rsync_password)"),
     (re.compile(r"Unknown module", re.I),
-     "the harvester's rsync daemon has no module {module} (check harvester_archive_dirs and site.yml)"),
+     "the harvester's rsync daemon offers no module {module} to this plotter: either the module does not "
+     "exist (harvester_archive_dirs, site.yml) or this plotter's address is not in its hosts allow "
+     "(harvester_rsync_hosts_allow; the daemon's log says 'denied')"),
     (re.compile(r"max connections \(\d+\) reached", re.I),
      "module {module} is busy: its max connections are in use by another transfer; try again later"),
     (re.compile(r"No space left on device|Disk quota exceeded", re.I),
@@ -96,6 +98,9 @@ _KNOWN_FAILURES = (
      "cannot resolve the harvester's address {host}"),
     (re.compile(r"No route to host|Network is unreachable|timed out|timeout", re.I),
      "cannot reach the rsync daemon at {host}:{port}: {line}"),
+    (re.compile(r"--fsync: unknown option|unknown option.*fsync", re.I),
+     "the rsync at one end is older than 3.2.4 (no --fsync); plotfleet needs rsync >= 3.2.4 on plotters and "
+     "harvesters so a plot is on disk before its source goes"),
     (re.compile(r"The temp-dir does not exist", re.I),
      "the harvester's archive dir has no {temp_dir} subdir for rsync's temporary file; create it there or "
      "drop temp_dir"),
@@ -266,11 +271,15 @@ def rsync_command(
     """The command that moves one plot.
 
     rsync writes the plot under a temporary name and renames it only when complete; the source
-    goes only after the receiver has the complete file (``--remove-source-files``). Plots do not
-    delta or compress, so the whole file goes as is, preallocated so a full disk fails at once.
+    goes only after the receiver has the complete file (``--remove-source-files``), flushed to
+    its disk (``--fsync``: a harvester crash right after must not leave a plot of zeros while the
+    source is gone). A file of the same name already there is never replaced, and then the source
+    stays (``--ignore-existing``): that name may be the source itself (a dst dir that is also an
+    archive dir) or a copy that needs a look. Plots do not delta or compress, so the whole file
+    goes as is, preallocated so a full disk fails at once. Both ends need rsync >= 3.2.4.
     """
-    cmd = [rsync, "--times", "--whole-file", "--preallocate", "--remove-source-files", "--no-compress",
-           f"--timeout={timeout}", f"--contimeout={timeout}"]
+    cmd = [rsync, "--times", "--whole-file", "--preallocate", "--fsync", "--ignore-existing",
+           "--remove-source-files", "--no-compress", f"--timeout={timeout}", f"--contimeout={timeout}"]
     if password_file:
         cmd.append(f"--password-file={password_file}")
     if bwlimit:
@@ -382,19 +391,24 @@ class Outcome:
     seconds: float
 
 
-def run_rsync(cmd: Sequence[str], log_file: str, wait: bool, settle_seconds: float = 2.0) -> Outcome:
-    """Start rsync in its own session (it outlives the caller) and either wait for it or watch it
-    for ``settle_seconds`` so that an immediate failure (auth, connection) is still reported."""
-    started = time.monotonic()
+def start_rsync(cmd: Sequence[str], log_file: str, capture_stderr: bool) -> subprocess.Popen:
+    """Start rsync in its own session, so it outlives the caller. Once this returns the process
+    table shows it (Popen returns after exec), so a concurrent run sees the transfer."""
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             list(cmd),
             stdin=subprocess.DEVNULL,
             stdout=log,
-            stderr=subprocess.PIPE if wait else log,
+            stderr=subprocess.PIPE if capture_stderr else log,
             start_new_session=True,
             close_fds=True,
         )
+
+
+def finish_rsync(proc: subprocess.Popen, log_file: str, started: float, wait: bool,
+                 settle_seconds: float = 2.0) -> Outcome:
+    """Either wait for the transfer, or watch it for ``settle_seconds`` so that an immediate
+    failure (auth, connection) is still reported; rc None means still running."""
     if wait:
         _, err = proc.communicate()
         stderr = err.decode("utf-8", "replace")
@@ -405,6 +419,7 @@ def run_rsync(cmd: Sequence[str], log_file: str, wait: bool, settle_seconds: flo
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     if proc.returncode is None:
+        proc.returncode = 0  # not ours to reap: it runs on alone (silences Popen's warning)
         return Outcome(proc.pid, None, "", time.monotonic() - started)
     with open(log_file, encoding="utf-8", errors="replace") as log:
         return Outcome(proc.pid, proc.returncode, log.read()[-4000:], time.monotonic() - started)

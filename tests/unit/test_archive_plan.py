@@ -246,3 +246,32 @@ def test_settings_accept_strings_from_inventory() -> None:
     assert settings.parallel_transfers == 2
     assert settings.dst_busy_phase == (4, 0)
     assert settings.harvester_ports == {"h": 8873}
+
+
+def test_stale_temp_file_of_a_dead_transfer_no_longer_blocks_its_disk() -> None:
+    dead = [{"name": ".plot-k32-x.plot.AbCdEf", "final_name": "plot-k32-x.plot", "size_bytes": 10 * GIB,
+             "kind": "rsync-temp", "k": 32, "expected_bytes": 110 * GIB, "idle_seconds": 1500, "stale": True}]
+    harvesters = {"h1": harvester([archive_dir("/a", "ma", 900 * GIB, 1, dead)])}
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [plot("/dst0", 1)])])}, harvesters)
+    assert [t["dir"] for t in plan["transfers"]] == ["/a"]
+    assert plan["transfers"][0]["room_bytes"] == 900 * GIB  # its bytes are already out of the free space
+    assert any(line.startswith("stale partial file on h1:/a: .plot-k32-x.plot.AbCdEf (10.0 GiB, untouched for 25 min)")
+               for line in plan["summary"])
+
+
+def test_a_plot_already_on_a_harvester_is_never_sent_again() -> None:
+    p = plot("/dst0", 1)
+    there = {**archive_dir("/a", "ma", 900 * GIB, 1), "plot_names": [p["name"]]}
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [p])])}, {"h1": harvester([there])})
+    assert plan["transfers"] == []
+    assert plan["waiting"][0]["reason"].startswith("already on h1:/a under the same name")
+
+
+def test_preallocated_incoming_file_is_not_counted_twice() -> None:
+    arriving = [{"name": ".plot-k32-x.plot.AbCdEf", "final_name": "plot-k32-x.plot", "size_bytes": 10 * GIB,
+                 "allocated_bytes": 110 * GIB, "kind": "rsync-temp", "k": 32, "expected_bytes": 110 * GIB}]
+    harvesters = {"h1": harvester([archive_dir("/a", "ma", 900 * GIB, 1, arriving),
+                                   archive_dir("/b", "mb", 500 * GIB, 2)])}
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [plot("/dst0", 1)])])}, harvesters)
+    a = next(d for d in plan["harvester_dirs"] if d["dir"] == "/a")
+    assert a["room_bytes"] == 900 * GIB  # the preallocated file already took its 110 GiB out of free

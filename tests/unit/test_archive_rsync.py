@@ -113,7 +113,7 @@ def test_password_file_problems(tmp_path: Path) -> None:
     [
         (5, "@ERROR: auth failed on module plots-a\nrsync error: error starting client-server protocol (code 5)",
          "authentication failed: the password in /s does not match the harvester's secrets file for user u"),
-        (5, "@ERROR: Unknown module 'nope'", "the harvester's rsync daemon has no module plots-a"),
+        (5, "@ERROR: Unknown module 'nope'", "the harvester's rsync daemon offers no module plots-a to this plotter"),
         (10, "rsync: failed to connect to 127.0.0.1 (127.0.0.1): Connection refused (111)",
          "cannot connect to the rsync daemon at 127.0.0.1:8873: connection refused"),
         (11, 'rsync: [receiver] write failed on "/x": No space left on device (28)',

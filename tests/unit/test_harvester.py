@@ -220,3 +220,23 @@ def test_module_fails_on_a_bad_config_naming_the_key(tmp_path, capsys):
     assert result["msg"] == (
         f"load harvester config {config}: archive_dirs[0].path: must be an absolute path, got 'relative/dir'"
     )
+
+
+def test_a_temp_file_untouched_past_the_limit_is_stale():
+    from ansible.module_utils.plotfleet.harvester import FileInfo, classify_incoming
+
+    name = f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
+    live = classify_incoming(FileInfo(name, 10, "", idle_seconds=5), stale_after=900)
+    dead = classify_incoming(FileInfo(name, 10, "", idle_seconds=901), stale_after=900)
+    assert (live.stale, dead.stale) == (False, True)
+    assert dead.as_dict()["idle_seconds"] == 901
+
+
+def test_a_temp_file_no_process_holds_is_stale_after_a_moment():
+    from ansible.module_utils.plotfleet.harvester import FileInfo, classify_incoming
+
+    name = f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
+    writing = classify_incoming(FileInfo(name, 10, "", idle_seconds=3000, in_use=True))
+    orphan = classify_incoming(FileInfo(name, 10, "", idle_seconds=16, in_use=False))
+    just_made = classify_incoming(FileInfo(name, 10, "", idle_seconds=2, in_use=False))
+    assert (writing.stale, orphan.stale, just_made.stale) == (False, True, False)
