@@ -255,7 +255,7 @@ def test_clear_errors_before_anything_runs(fleet: Fleet) -> None:
     result = fleet.archive(plot, port=free_port(), wait=True)
     assert result["failed"] is True and "connection refused" in result["msg"] and plot.exists()
     result = fleet.archive(plot, module="nope", wait=True)
-    assert result["failed"] is True and "has no module nope" in result["msg"] and plot.exists()
+    assert result["failed"] is True and "offers no module nope" in result["msg"] and plot.exists()
 
 
 def test_two_runs_at_the_same_moment_send_the_plot_once(fleet: Fleet) -> None:
