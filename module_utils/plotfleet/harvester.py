@@ -355,7 +355,7 @@ def classify_incoming(item: FileInfo, stale_after: float = DEFAULT_STALE_AFTER_S
 
 
 # A file just created may not be open yet, or just closed before its rename: give it a moment.
-_FRESH_SECONDS = 15
+_FRESH_SECONDS = 10
 
 
 def _is_stale(item: FileInfo, stale_after: float) -> bool:

@@ -161,6 +161,13 @@ def incoming_files(fleet: Fleet, host: str) -> list[Path]:
     return [f for f in files_under(fleet, host, ARCHIVE) if f.name.startswith(".plot-")]
 
 
+def leftover_is_stale(fleet: Fleet, host: str) -> bool:
+    """plotfleet_space on the harvester says its partial file has no writer any more."""
+    result = fleet.controller_run(["ansible", host, "-m", "plotfleet_space"],
+                                  env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}, timeout=120)
+    return '"stale": true' in result.stdout
+
+
 def assert_every_plot_once(fleet: Fleet, expected: dict[str, str]) -> dict[str, str]:
     """Each plot (name -> sha256) is in exactly one place, complete; no other file has a plot's name.
 
@@ -345,6 +352,9 @@ def test_harvester_daemon_down_mid_transfer(rolled_out: Fleet, placed: dict[str,
         assert re.search(rf"{victim.plotter}: FAILED archive {victim.name}", result.stdout), output(result)
         assert_every_plot_once(fleet, expected(placed))
         assert where(fleet, victim) == [victim.plotter]
+        # The dead receiver's partial file stays; once nothing has written to it for a moment it
+        # is stale: it takes space but does not keep the disk "receiving".
+        wait_for(lambda: leftover_is_stale(fleet, "harvester1"), 120, "the leftover reported stale", interval=2)
 
         while_down = archive(fleet)
 

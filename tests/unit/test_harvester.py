@@ -237,6 +237,6 @@ def test_a_temp_file_no_process_holds_is_stale_after_a_moment():
 
     name = f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
     writing = classify_incoming(FileInfo(name, 10, "", idle_seconds=3000, in_use=True))
-    orphan = classify_incoming(FileInfo(name, 10, "", idle_seconds=16, in_use=False))
+    orphan = classify_incoming(FileInfo(name, 10, "", idle_seconds=11, in_use=False))
     just_made = classify_incoming(FileInfo(name, 10, "", idle_seconds=2, in_use=False))
     assert (writing.stale, orphan.stale, just_made.stale) == (False, True, False)

@@ -54,6 +54,8 @@ def detect_log_plotter(text: str) -> str | None:
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     for name, plotter in PLOTTERS.items():
+        if plotter.log_markers and not any(marker in text for marker in plotter.log_markers):
+            continue
         if plotter.log_signature.search(text):
             return name
     return None

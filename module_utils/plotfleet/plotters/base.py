@@ -116,3 +116,6 @@ class Plotter:
     log_signature: re.Pattern[str]
     # (the plotting config section for this plotter, plotting keys, tmp, tmp2, dst) -> argv
     build_command: Callable[[Mapping[str, Any], Mapping[str, Any], str, str | None, str], list[str]]
+    # Literal strings one of which the signature needs: a substring test is far cheaper than the
+    # regex on text that is not a plot log at all (most of a log dir's other files).
+    log_markers: tuple[str, ...] = ()

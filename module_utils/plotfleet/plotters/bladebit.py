@@ -389,4 +389,5 @@ PLOTTER = Plotter(
     log_rules=LOG_RULES,
     log_signature=LOG_SIGNATURE,
     build_command=build_command,
+    log_markers=("Bladebit", " Warm start enabled "),
 )

@@ -289,4 +289,5 @@ PLOTTER = Plotter(
     log_rules=LOG_RULES,
     log_signature=LOG_SIGNATURE,
     build_command=build_command,
+    log_markers=("create_plots", "Starting plotting progress into temporary dirs: "),
 )

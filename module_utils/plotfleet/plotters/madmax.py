@@ -272,4 +272,5 @@ PLOTTER = Plotter(
     log_rules=LOG_RULES,
     log_signature=LOG_SIGNATURE,
     build_command=build_command,
+    log_markers=("Multi-threaded pipelined Chia k", "[P1] Table 1 took "),
 )
