@@ -166,6 +166,12 @@ running:
   type: list
   elements: dict
   sample: [{"pid": 4100, "source": "/mnt/dst/01/plot-k32-....plot", "module": "plots-hdd02"}]
+busy:
+  description: The harvester's module was receiving another plot (its max connections), so nothing
+    was sent; not a failure, the plot stays for the next run.
+  returned: when the harvester refused the connection as busy
+  type: bool
+  sample: true
 completed:
   description: Whether the transfer finished (the plot is on the harvester and gone from here).
   returned: when a transfer was started
@@ -202,6 +208,7 @@ from ansible.module_utils.plotfleet.module_support import load_config_or_fail, r
 from ansible.module_utils.plotfleet.transfers import (
     archive_lock,
     daemon_url,
+    daemon_was_busy,
     explain_failure,
     find_transfers,
     finish_rsync,
@@ -294,6 +301,10 @@ def main() -> None:
     if outcome.rc is None:
         module.exit_json(changed=True, msg=f"started rsync pid {outcome.pid}: {source} -> {destination}", **result)
     result.update(rc=outcome.rc, seconds=round(outcome.seconds, 3))
+    if outcome.rc != 0 and daemon_was_busy(outcome.stderr):
+        result.update(started=False, busy=True, stderr=outcome.stderr)
+        module.exit_json(changed=False, msg=f"{what}: not sent, {params['module']} is receiving another plot "
+                         "(one at a time per disk); the plot stays for the next run", **result)
     if outcome.rc != 0:
         result["stderr"] = outcome.stderr
         exists = "the source is still complete in place" if os.path.exists(source) else "the source is gone"

@@ -326,8 +326,8 @@ def _regular_files(directory: str, subdir: str, held_open: set[str] | None) -> I
                 if entry.is_file(follow_symlinks=False):
                     info = entry.stat(follow_symlinks=False)
                     in_use = None if held_open is None else entry.path in held_open
-                    yield FileInfo(entry.name, info.st_size, subdir, max(0.0, time.time() - info.st_mtime), in_use,
-                                   info.st_blocks * 512)
+                    yield FileInfo(entry.name, info.st_size, subdir, idle_seconds=max(0.0, time.time() - info.st_mtime),
+                                   allocated_bytes=info.st_blocks * 512, in_use=in_use)
             except OSError:  # renamed into place while we looked: no longer in flight
                 continue
 

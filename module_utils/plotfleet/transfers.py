@@ -360,6 +360,15 @@ def explain_failure(rc: int | None, stderr: str, **context: object) -> str:
     return f"rsync exited {rc} ({meaning})" + (f": {last}" if last else "")
 
 
+_BUSY = re.compile(r"max connections \(\d+\) reached", re.I)
+
+
+def daemon_was_busy(stderr: str) -> bool:
+    """The harvester's module refused a connection because it already receives a plot: a state
+    that the next run resolves, not a failure (two overlapping runs planned the same disk)."""
+    return bool(_BUSY.search(stderr or ""))
+
+
 def transfer_log_path(log_dir: str, source: str, now: float) -> str:
     """One log file per transfer, named after the plot and when the transfer started."""
     stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%dT%H_%M_%S")

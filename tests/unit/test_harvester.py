@@ -240,3 +240,15 @@ def test_a_temp_file_no_process_holds_is_stale_after_a_moment():
     orphan = classify_incoming(FileInfo(name, 10, "", idle_seconds=11, in_use=False))
     just_made = classify_incoming(FileInfo(name, 10, "", idle_seconds=2, in_use=False))
     assert (writing.stale, orphan.stale, just_made.stale) == (False, True, False)
+
+
+def test_snapshot_sees_who_holds_a_partial_file(tmp_path):
+    from ansible.module_utils.plotfleet.harvester import snapshot_dir
+
+    partial = tmp_path / f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
+    partial.write_bytes(b"\0" * 8192)
+    held = snapshot_dir(str(tmp_path), (), held_open={str(partial)}).files[0]
+    orphan = snapshot_dir(str(tmp_path), (), held_open=set()).files[0]
+    unknown = snapshot_dir(str(tmp_path), ()).files[0]
+    assert (held.in_use, orphan.in_use, unknown.in_use) == (True, False, None)
+    assert held.allocated_bytes >= 8192 and held.idle_seconds < 60
