@@ -112,4 +112,4 @@ def in_our_namespaces(pid: int, proc_root: str = "/proc") -> bool:
     """
     mine = _namespaces(proc_root, "self")
     theirs = _namespaces(proc_root, str(pid))
-    return all(a is None or b is None or a == b for a, b in zip(mine, theirs, strict=True))
+    return all(a is None or b is None or a == b for a, b in zip(mine, theirs))  # noqa: B905 - py3.9 hosts
