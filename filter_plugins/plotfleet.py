@@ -38,19 +38,12 @@ from ansible.module_utils.plotfleet.report import (
     render_status,
     resolve_fleet_prefix,
 )
+from ansible.module_utils.plotfleet.results import registered
 
 
 def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space") -> dict:
     """The harvesters' space document from the result each host registered as ``var``."""
-    return fleet_space_report({host: _registered(hostvars, host, var) for host in hosts})
-
-
-def _registered(hostvars: Mapping[str, Any], host: str, var: str) -> Mapping[str, Any] | None:
-    try:
-        result = hostvars[host].get(var)
-    except (KeyError, AttributeError):
-        return None
-    return result if isinstance(result, Mapping) else None
+    return fleet_space_report(registered(hostvars, hosts, var))
 
 
 def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str) -> dict:

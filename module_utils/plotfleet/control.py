@@ -18,10 +18,6 @@ class ControlError(Exception):
     pass
 
 
-def job_label(job: Job) -> str:
-    return job.plot_id or f"pid:{job.pid}"
-
-
 def prefix_matches(plot_id: str | None, pid: int, prefix: str) -> bool:
     """Whether a job is named by prefix: a plot-id prefix, or ``pid:N`` for a job with no id yet."""
     prefix = prefix.strip().lower()
@@ -41,10 +37,10 @@ def resolve_prefix(jobs: Sequence[Job], prefix: str) -> Job:
     matches = match_prefix(jobs, prefix)
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(f"{job_label(j)} (pid {j.pid}, phase {j.phase})" for j in jobs) or "none"
+    known = ", ".join(f"{j.label} (pid {j.pid}, phase {j.phase})" for j in jobs) or "none"
     if not matches:
         raise ControlError(f"no plot job matches {prefix!r}; jobs on this host: {known}")
-    listed = ", ".join(f"{job_label(j)} (pid {j.pid})" for j in matches)
+    listed = ", ".join(f"{j.label} (pid {j.pid})" for j in matches)
     raise ControlError(f"{prefix!r} matches {len(matches)} jobs, give a longer prefix: {listed}")
 
 
@@ -74,7 +70,7 @@ def kill_refusal(job: Job) -> str | None:
     that a kill's clean-up would delete.
     """
     if job.phase.major >= 5:
-        return (f"{job_label(job)} is in phase {job.phase}: its plot is complete and being moved into "
+        return (f"{job.label} is in phase {job.phase}: its plot is complete and being moved into "
                 f"{job.dst_dir}; killing it now deletes a finished plot. Wait for it to end, or set force=true")
     return None
 

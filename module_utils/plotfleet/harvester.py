@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.plotfleet.plotfiles import disk_space, expected_plot_bytes, list_plots, parse_plot_name
+from ansible.module_utils.plotfleet.proctable import all_open_paths
+from ansible.module_utils.plotfleet.results import host_outcome
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_bytes
 
-DEFAULT_CONFIG = "/etc/plotfleet/harvester.yml"
 # Subdirs of an archive dir where rsync may keep files in flight: the conventional
 # --partial-dir name and the names plotfleet's own transfers may pass as --temp-dir/--partial-dir.
 DEFAULT_INCOMING_SUBDIRS = (".rsync-partial", ".rsync-tmp", ".plotfleet-incoming")
@@ -274,26 +275,6 @@ def _parse_yaml_or_json(text: str) -> Any:
 # --- reading a dir (the only I/O) -----------------------------------------------------------
 
 
-def open_files(proc_root: str = "/proc") -> set[str] | None:
-    """Every file some process holds open, or None when some processes' files are hidden from us."""
-    found: set[str] = set()
-    for name in os.listdir(proc_root):
-        if not name.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"{proc_root}/{name}/fd")
-        except FileNotFoundError:  # ended while we looked
-            continue
-        except PermissionError:
-            return None
-        for fd in fds:
-            try:
-                found.add(os.readlink(f"{proc_root}/{name}/fd/{fd}"))
-            except OSError:
-                continue
-    return found
-
-
 def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_SUBDIRS,
                  held_open: set[str] | None = None) -> DirSnapshot:
     """Space and contents of one archive dir; an unreadable dir comes back with ``error`` set."""
@@ -419,7 +400,7 @@ def summarize_host(reports: list[DirReport]) -> dict[str, Any]:
 
 def inspect_harvester(config: HarvesterConfig) -> tuple[list[DirReport], dict[str, Any]]:
     """Every archive dir's report and the host totals."""
-    held_open = open_files()
+    held_open = all_open_paths()
     reports = [report_dir(item, snapshot_dir(item.path, config.incoming_subdirs, held_open), config.stale_after_seconds)
                for item in config.archive_dirs]
     return reports, summarize_host(reports)
@@ -446,12 +427,11 @@ def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None]) -> dict[
     """
     report: dict[str, Any] = {"harvesters": [], "unreachable": [], "failed": []}
     for host, result in results.items():
-        if not isinstance(result, Mapping):
-            report["failed"].append({"host": host, "msg": "no result: the host was not part of the run"})
-        elif result.get("unreachable"):
-            report["unreachable"].append({"host": host, "msg": str(result.get("msg") or "unreachable")})
-        elif result.get("failed"):
-            report["failed"].append({"host": host, "msg": str(result.get("msg") or "failed")})
+        status, msg = host_outcome(result)
+        if status == "unreachable":
+            report["unreachable"].append({"host": host, "msg": msg})
+        elif status != "ok":  # failed, or no result at all (not in this run, skipped)
+            report["failed"].append({"host": host, "msg": msg})
         else:
             dirs = list(result.get("archive_dirs") or [])
             report["harvesters"].append({"host": host, "archive_dirs": dirs, "totals": dict(result.get("host") or {})})

@@ -71,6 +71,11 @@ class Job:
         return self.log.phase
 
     @property
+    def label(self) -> str:
+        """The plot id, or pid:N while it is not known: how operators and reasons name a job."""
+        return self.plot_id or f"pid:{self.pid}"
+
+    @property
     def plotter(self) -> str:
         return self.args.plotter
 
@@ -343,7 +348,7 @@ def build_job(seen: _Observed, log_file: str | None, now: float) -> Job:
     log = _read_log(log_file, root.args.plotter)
     # The files a job holds open name its plot for sure; its log only while nobody else writes there.
     plot_id = root.args.plot_id or _plot_id_from_names(seen.open_paths) or log.plot_id
-    own_files = [p for p in seen.open_paths if p != log_file and p != seen.log_file]
+    own_files = [p for p in seen.open_paths if p != seen.log_file]
     files = temp_files(job_dirs(root.args), plot_id, own_files)
     started = seen.create_times.get(root.pid, now)
     return Job(

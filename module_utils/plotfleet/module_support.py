@@ -6,8 +6,6 @@ takes the AnsibleModule so every module fails the same way for the same problem.
 
 from __future__ import annotations
 
-DEFAULT_CONFIG = "/etc/plotfleet/plotfleet.yml"
-
 
 def load_config_or_fail(module, path: str):
     """The validated plotter config, or fail_json naming the file and every problem in it."""

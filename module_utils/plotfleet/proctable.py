@@ -75,22 +75,41 @@ def split_argv(raw: bytes) -> list[str]:
     return [part.decode("utf-8", "surrogateescape") for part in raw.rstrip(b"\0").split(b"\0")]
 
 
+def _fd_targets(proc_root: str, pid: int | str) -> list[str]:
+    """What every open fd of a process points to (files, pipes, sockets). Raises OSError when
+    the process is gone or its fds are hidden from us."""
+    fd_dir = f"{proc_root}/{pid}/fd"
+    targets = []
+    for fd in os.listdir(fd_dir):
+        try:
+            targets.append(os.readlink(f"{fd_dir}/{fd}"))
+        except OSError:  # closed while we looked
+            continue
+    return targets
+
+
 def open_paths(pid: int, proc_root: str = "/proc") -> list[str]:
     """Paths of the files a process holds open (what psutil.open_files reports, much cheaper)."""
-    fd_dir = f"{proc_root}/{pid}/fd"
     try:
-        fds = os.listdir(fd_dir)
+        targets = _fd_targets(proc_root, pid)
     except OSError:
         return []
-    paths = []
-    for fd in fds:
-        try:
-            target = os.readlink(f"{fd_dir}/{fd}")
-        except OSError:
+    return [t for t in targets if t.startswith("/") and not t.startswith(("/dev/", "/proc/"))]
+
+
+def all_open_paths(proc_root: str = "/proc") -> set[str] | None:
+    """Everything any process holds open, or None when some processes' fds are hidden from us."""
+    found: set[str] = set()
+    for name in os.listdir(proc_root):
+        if not name.isdigit():
             continue
-        if target.startswith("/") and not target.startswith(("/dev/", "/proc/")):
-            paths.append(target)
-    return paths
+        try:
+            found.update(_fd_targets(proc_root, name))
+        except FileNotFoundError:  # ended while we looked
+            continue
+        except PermissionError:
+            return None
+    return found
 
 
 def _namespaces(proc_root: str, pid: str) -> tuple[str | None, str | None]:

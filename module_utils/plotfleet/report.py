@@ -12,7 +12,7 @@ from typing import Any
 
 from ansible.module_utils.plotfleet.control import prefix_matches
 from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
-from ansible.module_utils.plotfleet.results import host_outcome, host_vars
+from ansible.module_utils.plotfleet.results import host_outcome, host_vars, registered
 from ansible.module_utils.plotfleet.tables import render_table
 from ansible.module_utils.plotfleet.units import human_bytes, human_seconds
 
@@ -32,11 +32,7 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
         else:
             report["problems"].append(f"plotter {host}: {status}: {msg}")
         report["plotters"][host] = entry
-    space_results = {}
-    for host in harvesters:
-        result = host_vars(hostvars, host).get(harvester_var)
-        space_results[host] = result if isinstance(result, Mapping) and not result.get("skipped") else None
-    report["space"] = fleet_space_report(space_results)
+    report["space"] = fleet_space_report(registered(hostvars, harvesters, harvester_var))
     for kind in ("unreachable", "failed"):
         report["problems"] += [f"harvester {item['host']}: {kind}: {item['msg']}" for item in report["space"][kind]]
     report["summary"] = _summary(report)

@@ -257,7 +257,7 @@ def running_jobs(jobs: Sequence) -> list[RunningJob]:
     """What the decision needs to know of each discovered job (jobs.Job)."""
     return [
         RunningJob(
-            label=job.plot_id or f"pid:{job.pid}",
+            label=job.label,
             tmp_dir=job.tmp_dir,
             dst_dir=job.dst_dir,
             phase=job.phase,

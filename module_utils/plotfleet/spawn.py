@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ansible.module_utils.plotfleet.plotters import parse_command
+from ansible.module_utils.plotfleet.proctable import read_small_file, split_argv
 
 LOCK_NAME = ".plotfleet-schedule.lock"
 
@@ -103,14 +104,12 @@ def _tail(path: str, size: int = 2000) -> str:
 
 
 def _shows_job(pid: int) -> bool:
+    raw = read_small_file(f"/proc/{pid}/cmdline")
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            raw = handle.read()
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    argv = [p.decode("utf-8", "surrogateescape") for p in raw.rstrip(b"\0").split(b"\0")]
-    return parse_command(argv, cwd) is not None
+    return bool(raw) and parse_command(split_argv(raw), cwd) is not None
 
 
 def spawn_job(argv: Sequence[str], log_dir: str, plotter: str, env: Mapping[str, str] | None = None,

@@ -64,10 +64,6 @@ class PlotterState:
         }
 
 
-def job_label(job: Job) -> str:
-    return job.plot_id or f"pid:{job.pid}"
-
-
 def _dir_state(path: str) -> DirState:
     state = DirState(path)
     try:
@@ -89,7 +85,7 @@ def build_dir_states(
     tmp_states = []
     for path in tmp_dirs:
         state = _dir_state(path)
-        state.jobs = [job_label(j) for j in jobs if _same_dir(j.tmp_dir, path)]
+        state.jobs = [j.label for j in jobs if _same_dir(j.tmp_dir, path)]
         tmp_states.append(state)
     dst_states = []
     for path in dst_dirs or tmp_dirs:  # plotman: with no dst dirs, each tmp dir is its own dst
@@ -99,7 +95,7 @@ def build_dir_states(
                 state.plots = list_plots(path)
             except OSError as err:
                 state.error = f"{err.strerror or err}"
-        state.inbound = [job_label(j) for j in jobs if _same_dir(j.dst_dir, path)]
+        state.inbound = [j.label for j in jobs if _same_dir(j.dst_dir, path)]
         state.jobs = state.inbound
         dst_states.append(state)
     return tmp_states, dst_states
