@@ -8,10 +8,18 @@ Layout of a fleet with id ``<id>`` and subnet ``10.77.<n>.0/24``::
                          namespace whose init (hostinit.py) runs ``sshd -D -e``
 
 Each host sees its own /etc/plotfleet, /var/log/plotfleet, /srv/plotfleet and /run/plotfleet,
-bind-mounted from ``<workdir>/hosts/<name>/{etc,log,srv,run}``; the rest of the filesystem is
-the machine's. Every process the harness starts is recorded as (pid, start time); teardown
-kills those, which takes their PID namespaces and everything in them along, deletes the
-network namespaces and checks that nothing is left.
+bind-mounted from ``<workdir>/hosts/<name>/{etc,log,srv,run}``. The rest of the filesystem is
+the machine's, or, for a host with a ``release`` (``HostSpec(..., release="bullseye")``), an
+overlay of that Debian release's root filesystem (built by ``scripts/rootfs``, cached in
+/var/cache/plotfleet, never written: the overlay's upper dir is ``<workdir>/hosts/<name>/root``)
+with the project dir at its own path; such a host runs that release's sshd, and Ansible uses
+its /usr/bin/python3.
+
+A host survives its sshd: ``stop_sshd``/``start_sshd`` stop and start only the daemon,
+``crash`` kills everything on the host and ``restart`` brings it back with the same name,
+address and private dirs. Every process the harness starts is recorded as (pid, start time);
+teardown kills those, which takes their PID namespaces and everything in them along, deletes
+the network namespaces and checks that nothing is left.
 """
 
 from __future__ import annotations
@@ -23,22 +31,29 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psutil
 import yaml
 
-from fleet.procs import FleetError, TrackedProcess, children_of, in_netns, ns_inode, processes_in, wait_for
+from fleet.procs import FleetError, T, TrackedProcess, children_of, in_netns, kill_all, ns_inode, processes_in, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
+ROOTFS_SCRIPT = ROOT / "scripts" / "rootfs"
+# The interpreter of a host running from a release's rootfs: the release's own.
+RELEASE_PYTHON = "/usr/bin/python3"
+# Where a release host sees its sshd config, host key and authorized keys (<host dir>/sshd).
+RELEASE_SSHD_DIR = "/etc/ssh/fleet"
 HOSTINIT = Path(__file__).resolve().parent / "hostinit.py"
 LOCK_FILE = Path("/run/lock/plotfleet-fleet.lock")
 PREFIX = "pf-"
@@ -48,16 +63,23 @@ PRIVATE_DIRS = {"etc": "/etc/plotfleet", "log": "/var/log/plotfleet", "srv": "/s
                 "run": "/run/plotfleet"}
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen")
 SSHD = "/usr/sbin/sshd"
+# Names of sshd's processes: the listener, and per connection sshd (OpenSSH < 9.8) or
+# sshd-session/sshd-auth (OpenSSH >= 9.8, Debian 13).
+SSHD_NAMES = ("sshd", "sshd-session", "sshd-auth")
+# What hostinit logs when the host's main process (sshd) ends or cannot start.
+MAIN_EXITED = re.compile(r"^hostinit: main process (\d+ )?exited", re.MULTILINE)
 PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
 class HostSpec:
-    """What to build: a host's name, its inventory groups and its tmpfs mounts (path -> size)."""
+    """What to build: a host's name, its inventory groups, its tmpfs mounts (path -> size) and
+    the Debian release it runs (``"bullseye"``, ``"trixie"``; None: the machine's own system)."""
 
     name: str
     groups: tuple[str, ...]
     tmpfs: Mapping[str, str] = field(default_factory=dict)
+    release: str | None = None
 
 
 @dataclass
@@ -104,6 +126,15 @@ def check_environment() -> None:
                          "openssh-client, iproute2, util-linux)")
     if not PYTHON.exists():
         raise FleetError(f"{PYTHON} is missing: run scripts/setup")
+
+
+def rootfs_for(release: str) -> Path:
+    """The cached root filesystem of ``release``; a FleetError says how to build it if missing."""
+    path = Path(run([str(ROOTFS_SCRIPT), "path", release]).strip())
+    if not path.is_dir():
+        raise FleetError(f"no {release} root filesystem at {path}: build it with "
+                         f"`scripts/setup --rootfs` (or `scripts/rootfs build {release}`)")
+    return path
 
 
 def run(cmd: Sequence[str], *, input: str | None = None) -> str:
@@ -176,6 +207,10 @@ class Fleet:
         self.hosts: dict[str, Node] = {}
         self.tie_to_process = tie_to_process
         self._popens: list[subprocess.Popen] = []
+        self._rootfs: dict[str, Path] = {}
+        # Host -> size of its init.log when its sshd was last (re)started: a start-up failure
+        # is what hostinit logged after that.
+        self._log_marks: dict[str, int] = {}
         self._is_down = False
 
     # -- names and paths --------------------------------------------------------------------
@@ -220,9 +255,11 @@ class Fleet:
 
     def up(self, timeout: float = 30) -> Fleet:
         check_environment()
+        rootfs = {spec.release: rootfs_for(spec.release) for spec in self.specs if spec.release}
         atexit.register(self.down)
         try:
             self._prepare_files()
+            self._rootfs = rootfs
             with fleet_lock():
                 self.subnet_index = free_subnet_index()
                 self._create_network()
@@ -231,7 +268,7 @@ class Fleet:
                     address = f"{self._subnet}.{10 + i}"
                     self.hosts[spec.name] = self._start_node(spec.name, address, spec.groups)
             self._write_inventory()
-            self._wait_for_sshd(timeout)
+            self._wait_for_sshd(self.hosts, timeout)
         except BaseException:
             self.down(check=False)
             raise
@@ -258,6 +295,8 @@ class Fleet:
             key = base / "sshd" / "ssh_host_ed25519_key"
             if not key.exists():
                 run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+            # Each host's own copy: a release host sees only its own sshd dir.
+            shutil.copyfile(authorized, base / "sshd" / "authorized_keys")
 
     def _create_network(self) -> None:
         sw, ctl = self.netns("sw"), self.netns("ctl")
@@ -277,9 +316,10 @@ class Fleet:
         batch = ["link set lo up", f"addr add {address}/24 dev eth0", "link set eth0 up"]
         run(["ip", "-n", netns, "-batch", "-"], input="\n".join(batch) + "\n")
 
-    def _start_node(self, name: str, address: str, groups: tuple[str, ...]) -> Node:
+    def _start_node(self, name: str, address: str, groups: tuple[str, ...], configure: bool = True) -> Node:
         netns = self.netns(name)
-        self._configure_interface(netns, address)
+        if configure:
+            self._configure_interface(netns, address)
         is_host = name != "ctl"
         unshare = ["unshare", "--pid", "--fork", "--kill-child"]
         init = [str(PYTHON), str(HOSTINIT)]
@@ -288,6 +328,7 @@ class Fleet:
             init += self._host_init_args(self._spec(name), address)
         log_path = self.workdir / f"{name}.log" if not is_host else self.host_dir(name) / "init.log"
         with open(log_path, "ab") as log:
+            self._log_marks[name] = log.tell()
             popen = subprocess.Popen(
                 ["ip", "netns", "exec", netns, *unshare, "--", *init],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -306,16 +347,23 @@ class Fleet:
         base = self.host_dir(spec.name)
         args = ["--hostname", spec.name]
         args += [f"--bind={base / backing}={inside}" for backing, inside in PRIVATE_DIRS.items()]
+        # sshd reads its files where the host sees them: in a release's rootfs only what is
+        # bound into it exists.
+        sshd_dir = str(base / "sshd")
+        if spec.release:
+            args += ["--rootfs", str(self._rootfs[spec.release]), "--state", str(base / "root"),
+                     f"--bind={ROOT}={ROOT}", f"--bind={sshd_dir}={RELEASE_SSHD_DIR}"]
+            sshd_dir = RELEASE_SSHD_DIR
         args += [f"--tmpfs={path}={size}" for path, size in spec.tmpfs.items()]
-        return [*args, "--", SSHD, "-D", "-e", "-f", str(self._write_sshd_config(spec.name, address))]
+        self._write_sshd_config(spec.name, address, sshd_dir)
+        return [*args, "--", SSHD, "-D", "-e", "-f", f"{sshd_dir}/sshd_config"]
 
-    def _write_sshd_config(self, name: str, address: str) -> Path:
-        base = self.host_dir(name) / "sshd"
-        config = base / "sshd_config"
-        config.write_text("\n".join([
+    def _write_sshd_config(self, name: str, address: str, sshd_dir: str) -> None:
+        """Writes <host dir>/sshd/sshd_config, naming its files as the host sees that dir: ``sshd_dir``."""
+        (self.host_dir(name) / "sshd" / "sshd_config").write_text("\n".join([
             f"ListenAddress {address}:22",
-            f"HostKey {base / 'ssh_host_ed25519_key'}",
-            f"AuthorizedKeysFile {self.workdir / 'ssh' / 'authorized_keys'}",
+            f"HostKey {sshd_dir}/ssh_host_ed25519_key",
+            f"AuthorizedKeysFile {sshd_dir}/authorized_keys",
             "PermitRootLogin prohibit-password",
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
@@ -331,13 +379,15 @@ class Fleet:
             "Subsystem sftp internal-sftp",
             "",
         ]))
-        return config
 
     def _write_inventory(self) -> None:
         groups: dict[str, dict] = {}
         for node in self.hosts.values():
+            hostvars = {"ansible_host": node.address}
+            if self._spec(node.name).release:
+                hostvars["ansible_python_interpreter"] = RELEASE_PYTHON
             for group in node.groups:
-                groups.setdefault(group, {"hosts": {}})["hosts"][node.name] = {"ansible_host": node.address}
+                groups.setdefault(group, {"hosts": {}})["hosts"][node.name] = hostvars
         inventory = {"all": {
             "vars": {
                 "ansible_user": "root",
@@ -350,21 +400,94 @@ class Fleet:
         }}
         self.inventory.write_text(yaml.safe_dump(inventory, sort_keys=False))
 
-    def _wait_for_sshd(self, timeout: float) -> None:
-        """Polls until every host's sshd sends its banner to a connection from the controller."""
-        pending = dict(self.hosts)
+    def _wait_for_sshd(self, names: Iterable[str], timeout: float) -> None:
+        """Polls until the hosts' sshd sends its banner to a connection from the controller.
+
+        Fails at once, with the host's init log, when the init or the sshd it started exits.
+        """
+        pending = {name: self.hosts[name] for name in names}
 
         def probe() -> bool:
             for name, node in list(pending.items()):
+                log = self.host_dir(name) / "init.log"
                 if not node.init.is_running():
-                    log = (self.host_dir(name) / "init.log").read_text()[-2000:]
-                    raise FleetError(f"{name}: sshd/init exited during start-up:\n{log}")
+                    raise FleetError(f"{name}: sshd/init exited during start-up:\n{log.read_text()[-2000:]}")
+                with open(log, "rb") as file:
+                    file.seek(self._log_marks.get(name, 0))
+                    since_start = file.read().decode(errors="replace")
+                if MAIN_EXITED.search(since_start):
+                    raise FleetError(f"{name}: sshd exited during start-up:\n{since_start[-2000:]}")
                 if ssh_banner(node.address):
                     del pending[name]
             return not pending
 
-        in_netns(f"/run/netns/{self.netns('ctl')}",
-                 lambda: wait_for(probe, timeout, f"sshd on {', '.join(pending)}"))
+        self._in_controller_netns(lambda: wait_for(probe, timeout, f"sshd on {', '.join(pending)}"))
+
+    def _in_controller_netns(self, work: Callable[[], T]) -> T:
+        return in_netns(f"/run/netns/{self.netns('ctl')}", work)
+
+    # -- faults: a daemon dies, a host crashes ------------------------------------------------
+
+    def sshd_listening(self, name: str) -> bool:
+        """Whether host ``name`` accepts SSH connections now (probed from the controller's network)."""
+        return self._in_controller_netns(lambda: ssh_banner(self.address(name)))
+
+    def stop_sshd(self, name: str, *, keep_sessions: bool = False, timeout: float = 10) -> None:
+        """Stops host ``name``'s sshd; its other processes (rsync daemon, jobs) keep running.
+
+        New connections are refused until :meth:`start_sshd`. Open sessions (Ansible's
+        ControlPersist masters among them) end too, unless ``keep_sessions``, which is what
+        ``systemctl stop ssh`` does on Debian; then a ControlPersist master still gets through.
+        """
+        node = self._node(name)
+        if not node.init.signal(signal.SIGUSR1):
+            raise FleetError(f"{name} is not running (crashed?): restart it first")
+        self._in_controller_netns(lambda: wait_for(lambda: not ssh_banner(node.address), timeout,
+                                                   f"sshd on {name} to stop"))
+        if not keep_sessions:
+            sessions = [TrackedProcess.of(proc.pid) for proc in self._host_processes(name)
+                        if proc.name() in SSHD_NAMES]
+            kill_all(sessions)
+            wait_for(lambda: not any(proc.is_running() for proc in sessions), timeout,
+                     f"the ssh sessions on {name} to end")
+
+    def start_sshd(self, name: str, timeout: float = 10) -> None:
+        """Starts host ``name``'s sshd again (after :meth:`stop_sshd`) and waits until it answers."""
+        node = self._node(name)
+        self._log_marks[name] = (self.host_dir(name) / "init.log").stat().st_size
+        if not node.init.signal(signal.SIGUSR2):
+            raise FleetError(f"{name} is not running (crashed?): use restart()")
+        self._wait_for_sshd([name], timeout)
+
+    def crash(self, name: str, timeout: float = 10) -> None:
+        """Crashes host ``name``: every process on it dies at once, its mounts and tmpfs go.
+
+        What is on disk stays: the private dirs and, for a release host, its root overlay.
+        """
+        node = self._node(name)
+        node.init.kill()
+        node.launcher.kill()
+        for popen in self._popens:
+            if popen.pid == node.launcher.pid:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    popen.wait(timeout=timeout)
+        gone = {kind: {inode} for kind, inode in node.namespaces.items() if inode is not None and kind != "net"}
+        wait_for(lambda: not processes_in(gone), timeout, f"the processes of {name} to die")
+
+    def restart(self, name: str, timeout: float = 30) -> None:
+        """Boots a crashed host again: same name, address and private dirs, a fresh sshd."""
+        node = self._node(name)
+        if node.init.is_running():
+            raise FleetError(f"{name} is running: crash() it first")
+        self.hosts[name] = self._start_node(name, node.address, node.groups, configure=False)
+        self._wait_for_sshd([name], timeout)
+
+    def _host_processes(self, name: str) -> list[psutil.Process]:
+        found = []
+        for pid in self.host_pids(name):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
+        return found
 
     # -- use --------------------------------------------------------------------------------
 
@@ -482,8 +605,9 @@ class Fleet:
 
     @classmethod
     def from_state(cls, state: dict) -> Fleet:
-        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"]) for s in state["specs"]]
+        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"], s.get("release")) for s in state["specs"]]
         fleet = cls(specs, Path(state["workdir"]), fleet_id=state["id"], tie_to_process=False)
+        fleet._rootfs = {spec.release: rootfs_for(spec.release) for spec in specs if spec.release}
         fleet.subnet_index = state["subnet_index"]
         fleet.controller = Node.from_dict(state["controller"]) if state["controller"] else None
         fleet.hosts = {name: Node.from_dict(node) for name, node in state["hosts"].items()}

@@ -48,9 +48,15 @@ class TrackedProcess:
 
     def kill(self) -> None:
         """SIGKILL, but only if the PID still names the process that was started."""
+        self.signal(signal.SIGKILL)
+
+    def signal(self, sig: int) -> bool:
+        """Sends ``sig`` if the PID still names the process that was started; says if it did."""
         if self.is_running():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, sig)
+                return True
+        return False
 
 
 def ns_inode(pid: int | str, kind: str) -> int | None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fleet import Fleet, FleetError, plan_hosts
+from fleet import Fleet, FleetError, HostSpec, plan_hosts
 from fleet.harness import PRIVATE_DIRS, mounts_under
+from fleet.procs import wait_for
 
 pytestmark = pytest.mark.fleet
 
@@ -116,3 +117,112 @@ def test_failed_bring_up_says_why_and_leaves_nothing(tmp_path: Path) -> None:
 def test_host_tmpfs_must_name_fleet_hosts() -> None:
     with pytest.raises(FleetError, match="not in the fleet: plotter9"):
         plan_hosts(1, 1, host_tmpfs={"plotter9": {"/srv/plotfleet/a": "8M"}})
+
+
+def test_a_release_without_a_built_rootfs_is_named_with_the_fix(tmp_path: Path) -> None:
+    fleet = Fleet([HostSpec("plotter1", ("plotters",), release="potato")], tmp_path)
+
+    with pytest.raises(FleetError, match=r"no potato root filesystem .* `scripts/setup --rootfs`"):
+        fleet.up()
+
+    assert fleet.leftovers() == []
+
+
+# --- faults: a daemon dies, a host crashes ------------------------------------------------------
+
+RSYNCD_CONF = "[probe]\n    path = /srv/plotfleet\n    read only = yes\n"
+# A native host (the machine's filesystem) and one running from a release's rootfs.
+HOST_KINDS = [None, "bullseye"]
+
+
+def fault_fleet(make_fleet, release: str | None) -> Fleet:
+    return make_fleet(hosts=[HostSpec("plotter1", ("plotters",), {"/srv/plotfleet/ram": "8M"}, release)])
+
+
+def start_daemons(fleet: Fleet) -> dict[str, psutil.Process]:
+    """An rsync daemon and a detached sleep on plotter1, as psutil sees them from outside."""
+    fleet.host_path("plotter1", "/etc/plotfleet/rsyncd.conf").write_text(RSYNCD_CONF)
+    fleet.host_run("plotter1", ["rsync", "--daemon", "--config=/etc/plotfleet/rsyncd.conf"], check=True)
+    fleet.host_run("plotter1", ["sh", "-c", "setsid sleep 1003 </dev/null >/dev/null 2>&1 &"], check=True)
+
+    def find() -> dict[str, psutil.Process]:
+        procs = {proc.name(): proc for proc in map(psutil.Process, fleet.host_pids("plotter1"))}
+        return {"rsync": procs["rsync"], "sleep": procs["sleep"]} if {"rsync", "sleep"} <= set(procs) else {}
+
+    found = wait_for(find, 10, "rsync --daemon and sleep on plotter1")
+    wait_for(lambda: rsync_modules(fleet), 10, "the rsync daemon to answer")
+    return found
+
+
+def rsync_modules(fleet: Fleet) -> list[str]:
+    """The modules plotter1's rsync daemon lists to the controller (none if it does not answer)."""
+    result = fleet.controller_run(["rsync", f"rsync://{fleet.address('plotter1')}/"], timeout=30)
+    return result.stdout.split() if result.returncode == 0 else []
+
+
+@pytest.mark.parametrize("release", HOST_KINDS, ids=["native", "bullseye"])
+def test_stopping_sshd_leaves_the_hosts_other_processes_running(make_fleet, release: str | None) -> None:
+    fleet = fault_fleet(make_fleet, release)
+    daemons = start_daemons(fleet)
+    assert ansible_ping(fleet) == {"plotter1": "SUCCESS"}  # leaves a ControlPersist master open
+
+    fleet.stop_sshd("plotter1")
+
+    assert not fleet.sshd_listening("plotter1")
+    assert ansible_ping(fleet) == {"plotter1": "UNREACHABLE!"}
+    assert all(proc.is_running() for proc in daemons.values())
+    assert rsync_modules(fleet) == ["probe"]
+
+    fleet.start_sshd("plotter1")
+
+    assert ansible_ping(fleet) == {"plotter1": "SUCCESS"}
+    assert all(proc.is_running() for proc in daemons.values())
+
+
+def test_stopping_sshd_can_keep_open_sessions_like_systemctl_stop_ssh(make_fleet) -> None:
+    fleet = fault_fleet(make_fleet, None)
+    assert ansible_ping(fleet) == {"plotter1": "SUCCESS"}
+
+    fleet.stop_sshd("plotter1", keep_sessions=True)
+
+    assert not fleet.sshd_listening("plotter1")
+    # Ansible's ControlPersist master still has its session; a fresh connection is refused.
+    assert ansible_ping(fleet) == {"plotter1": "SUCCESS"}
+    fresh = fleet.controller_run(["ansible", "plotter1", "-m", "ping"], env={"ANSIBLE_SSH_ARGS": ""}, timeout=60)
+    assert "Connection refused" in fresh.stdout
+
+
+def test_an_sshd_that_cannot_start_is_reported_with_its_log(make_fleet) -> None:
+    fleet = fault_fleet(make_fleet, None)
+    fleet.stop_sshd("plotter1")
+    config = fleet.host_dir("plotter1") / "sshd" / "sshd_config"
+    config.write_text(config.read_text() + "NoSuchOption yes\n")
+
+    with pytest.raises(FleetError, match=r"(?s)plotter1: sshd exited during start-up.*NoSuchOption"):
+        fleet.start_sshd("plotter1")
+
+
+@pytest.mark.parametrize("release", HOST_KINDS, ids=["native", "bullseye"])
+def test_a_crashed_host_loses_its_processes_and_restarts_with_its_disks(make_fleet, release: str | None) -> None:
+    fleet = fault_fleet(make_fleet, release)
+    daemons = start_daemons(fleet)
+    fleet.host_run("plotter1", ["sh", "-c", "echo kept > /srv/plotfleet/disk; echo lost > /srv/plotfleet/ram/x"],
+                   check=True)
+    address = fleet.address("plotter1")
+
+    fleet.crash("plotter1")
+
+    assert not any(proc.is_running() for proc in daemons.values())
+    assert ansible_ping(fleet) == {"plotter1": "UNREACHABLE!"}
+    assert rsync_modules(fleet) == []
+
+    fleet.restart("plotter1")
+
+    assert fleet.address("plotter1") == address
+    assert ansible_ping(fleet) == {"plotter1": "SUCCESS"}
+    assert fleet.host_run("plotter1", ["cat", "/srv/plotfleet/disk"], check=True).stdout == "kept\n"
+    # The tmpfs is back, empty, as after a reboot; nothing of the old processes came back.
+    assert fleet.host_run("plotter1", ["mountpoint", "-q", "/srv/plotfleet/ram"]).returncode == 0
+    assert fleet.host_run("plotter1", ["ls", "-A", "/srv/plotfleet/ram"], check=True).stdout == ""
+    names = {psutil.Process(pid).name() for pid in fleet.host_pids("plotter1")}
+    assert not names & {"rsync", "sleep"}
