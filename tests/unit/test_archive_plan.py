@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible.module_utils.plotfleet.archive import SettingsError, parse_settings, plan_archive
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import SettingsError, parse_settings, plan_archive
 
 GIB = 1024**3
 K32 = 101 * GIB
@@ -74,7 +74,46 @@ def test_per_plotter_limit_and_one_transfer_per_disk() -> None:
     assert [t["dir"] for t in plan["transfers"]] == ["/a", "/c"]
     reasons = [w["reason"] for w in plan["waiting"]]
     assert len(reasons) == 2
-    assert all(r.startswith("every harvester disk with room is receiving a plot already") for r in reasons)
+    assert all(r.startswith("every harvester disk with room is receiving as many plots as its max_connections "
+                            "allows") for r in reasons)
+    assert "(1 of max_connections 1)" in reasons[0]
+
+
+def test_max_connections_of_a_module_is_how_many_plots_its_disk_takes_at_once() -> None:
+    plots = [plot("/dst0", n) for n in range(4)]
+    dirs = [{**archive_dir("/a", "ma", 900 * GIB, 7), "max_connections": 2}]
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)},
+                        {"plotter_parallel_transfers": {"p1": 4}})
+    assert [t["dir"] for t in plan["transfers"]] == ["/a", "/a"]
+    assert plan["waiting"][0]["reason"].endswith("(2 of max_connections 2)")
+    assert plan["harvester_dirs"][0]["max_connections"] == 2
+
+
+def test_a_running_transfer_takes_one_of_the_connections() -> None:
+    sent, ready, third = plot("/dst0", 1), plot("/dst0", 2), plot("/dst0", 3)
+    running = {"pid": 7, "source": sent["path"], "host": "h1", "port": None, "module": "ma", "size_bytes": K32}
+    dirs = [{**archive_dir("/a", "ma", 900 * GIB, 7), "max_connections": "2"}]  # as an inventory string
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [sent, ready, third])], transfers=[running])},
+                        {"h1": harvester(dirs)}, {"plotter_parallel_transfers": {"p1": 4}})
+    assert [t["source"] for t in plan["transfers"]] == [ready["path"]]
+
+
+def test_two_dirs_on_one_disk_share_its_transfers_each_within_its_own_limit() -> None:
+    plots = [plot("/dst0", n) for n in range(4)]
+    # /a allows 1, /b allows 2, both on device 7: the disk takes two plots at most, /a only while idle.
+    dirs = [archive_dir("/a", "ma", 900 * GIB, 7), {**archive_dir("/b", "mb", 800 * GIB, 7), "max_connections": 2}]
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)},
+                        {"plotter_parallel_transfers": {"p1": 4}})
+    assert [t["dir"] for t in plan["transfers"]] == ["/a", "/b"]
+
+
+def test_max_connections_zero_or_missing_counts_as_one() -> None:
+    plots = [plot("/dst0", n) for n in range(2)]
+    for limit in (0, None):
+        dirs = [{**archive_dir("/a", "ma", 900 * GIB, 7), "max_connections": limit}]
+        plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)},
+                            {"plotter_parallel_transfers": {"p1": 4}})
+        assert len(plan["transfers"]) == 1
 
 
 def test_round_robin_across_harvesters_before_a_second_disk_of_the_same_harvester() -> None:

@@ -1,7 +1,7 @@
 """Fleet-wide archive planning: which finished plot goes to which harvester dir, now.
 
 ``plan_archive(plotters, harvesters, settings)`` is a pure function over what the hosts reported
-(``plotfleet_jobs`` per plotter, ``plotfleet_space`` per harvester, as registered by Ansible, so
+(``plotfleet_jobs_info`` per plotter, ``plotfleet_space_info`` per harvester, as registered by Ansible, so
 unreachable and failed hosts come in too). It returns the transfers to start and, for every
 finished plot that stays where it is, the reason in words an operator can act on.
 
@@ -10,8 +10,10 @@ The rules:
 - Only complete ``.plot`` files in dst dirs are candidates, never a plot already being sent.
 - A harvester dir takes a plot when its free space, minus what is still to arrive there (running
   transfers to its rsync module, partial files on its disk), covers the plot plus a margin.
-- One incoming transfer per harvester disk: dirs on one device are one disk, and parallel writes
-  to one spindle are slower than serial ones.
+- A harvester disk takes as many transfers at once as the ``max connections`` of the rsync
+  module being written (the harvester role's ``max_connections`` per archive dir, default 1):
+  dirs on one device are one disk, and parallel writes to one spindle are slower than serial
+  ones, so the default is one; raise it for disks that keep up (SSD, RAID).
 - Each plotter sends at most ``parallel_transfers`` plots at once (its network and dst disks).
 - Spread: each plot goes to the harvester that has been given the fewest plots so far (round
   robin), to its dir with the most room.
@@ -32,9 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.plotfleet.plotfiles import expected_plot_bytes
-from ansible.module_utils.plotfleet.results import host_outcome
-from ansible.module_utils.plotfleet.units import human_bytes
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
+from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome
 
 DEFAULT_MARGIN_BYTES = 1024**3
 DEFAULT_RSYNC_PORT = 873
@@ -134,16 +136,22 @@ class Slot:
     to_arrive_bytes: int = 0  # still to be written by transfers in flight and planned
     receiving: list[str] = field(default_factory=list)  # what is being written to its disk now
     stale: list[str] = field(default_factory=list)  # partial files of transfers that died
+    max_connections: int = 1  # the rsync module's "max connections": transfers its disk may take at once
 
     @property
     def room_bytes(self) -> int:
         return self.free_bytes - self.to_arrive_bytes
 
+    @property
+    def has_free_connection(self) -> bool:
+        """Whether the disk receives fewer plots than this dir's module allows at once."""
+        return len(self.receiving) < self.max_connections
+
 
 def _harvester_slots(
     harvesters: Mapping[str, Any], in_flight: Sequence[dict], settings: Settings
 ) -> tuple[list[Slot], list[dict], list[dict]]:
-    """(usable dirs, harvesters down, dirs skipped) from the plotfleet_space results."""
+    """(usable dirs, harvesters down, dirs skipped) from the plotfleet_space_info results."""
     slots, down, skipped = [], [], []
     for host in sorted(harvesters):
         status, msg = host_outcome(harvesters[host])
@@ -160,13 +168,20 @@ def _harvester_slots(
                 continue
             device = entry.get("device")
             slot = Slot(host, path, entry["rsync_module"], (host, device if device is not None else path),
-                        int(entry.get("free_bytes") or 0))
+                        int(entry.get("free_bytes") or 0), max_connections=_max_connections(entry))
             _count_arriving(slot, entry.get("incoming") or [], in_flight)
             slots.append(slot)
     # A disk shared by several dirs is receiving when any of them is.
     for slot in slots:
         slot.receiving = sorted({item for other in slots if other.disk == slot.disk for item in other.receiving})
     return slots, down, skipped
+
+
+def _max_connections(entry: Mapping) -> int:
+    """The module's limit of simultaneous transfers as the harvester reports it; 1 when not set.
+    rsync's own 0 means "no limit": the planner still sends one at a time there."""
+    value = entry.get("max_connections")
+    return int(value) if _is_int(value) and int(value) >= 1 else 1
 
 
 def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence[dict]) -> None:
@@ -345,7 +360,8 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
         "harvester_dirs_skipped": dirs_skipped,
         "harvester_dirs": [
             {"harvester": s.harvester, "dir": s.path, "rsync_module": s.module, "free_bytes": s.free_bytes,
-             "room_bytes": s.room_bytes, "receiving": s.receiving, "stale": s.stale}
+             "room_bytes": s.room_bytes, "receiving": s.receiving, "stale": s.stale,
+             "max_connections": s.max_connections}
             for s in slots
         ],
     }
@@ -403,12 +419,19 @@ def _choose_slot(
             f"margin {human_bytes(settings.margin_bytes)}), the most is {human_bytes(max(best.room_bytes, 0))} "
             f"on {best.harvester}:{best.path}; the plot stays on {candidate.dst_dir}"
         )
-    idle = [s for s in roomy if not s.receiving]
+    idle = [s for s in roomy if s.has_free_connection]
     if not idle:
-        busy = "; ".join(sorted({f"{s.harvester}:{s.path} receiving {s.receiving[0]}" for s in roomy}))
-        return None, f"every harvester disk with room is receiving a plot already (one at a time per disk): {busy}"
+        return None, _all_connections_busy(roomy)
     best = min(idle, key=lambda s: (given.get(s.harvester, 0), -s.room_bytes, s.harvester, s.path))
     return best, ""
+
+
+def _all_connections_busy(roomy: Sequence[Slot]) -> str:
+    busy = "; ".join(sorted({
+        f"{s.harvester}:{s.path} receiving {', '.join(s.receiving)} ({len(s.receiving)} of max_connections "
+        f"{s.max_connections})" for s in roomy
+    }))
+    return f"every harvester disk with room is receiving as many plots as its max_connections allows: {busy}"
 
 
 def _transfer(candidate: Candidate, slot: Slot, settings: Settings) -> dict:
