@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ansible.module_utils.plotfleet.jobs import find_candidates, group_candidates, temp_files
-from ansible.module_utils.plotfleet.proctable import command_lines, open_paths
+from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import find_candidates, group_candidates, temp_files
+from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import command_lines, open_paths
 
 PLOT_ID = "ce0294538446c461f31802a0b447b802c44be7e6348eac16cf64882134e9b7c4"
 OTHER_ID = "ab" * 32
@@ -93,3 +93,35 @@ def test_jobs_in_other_namespaces_are_not_ours(tmp_path):
         (tmp_path / str(pid) / "ns" / "pid").symlink_to(f"pid:[{pid_ns}]")
         (tmp_path / str(pid) / "ns" / "mnt").symlink_to(f"mnt:[{mnt_ns}]")
     assert [c.pid for c in find_candidates(proc_root=str(tmp_path))] == [500]
+
+
+def test_stdout_log_is_read_from_the_given_proc_root(tmp_path):
+    """The log behind fd 1 comes from proc_root, not from the real /proc (here: pytest's own fd 1)."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import observe_group
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    log = tmp_path / "plot.log"
+    log.write_text("Multi-threaded pipelined Chia k32 plotter - 5b5bd68\n")
+    pid = os.getpid()  # a live process, so psutil can measure it; its fds here are fake
+    fake_process(proc, pid, ["chia_plot", "-t", "/t0/", "-d", "/d0/"], fds={1: str(log)})
+    group = group_candidates(find_candidates(proc_root=str(proc)))
+    assert [[c.pid for c in g] for g in group] == [[pid]]
+    seen = observe_group(group[0], log_dir=None, proc_root=str(proc))
+    assert seen is not None and seen.log_file == str(log)
+
+
+def test_madmax_stage_dir_and_gigahorse_tmp3_are_job_dirs(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import job_dirs
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import parse_command
+
+    tmp, stage, dst = (tmp_path / name for name in ("tmp", "stage", "dst"))
+    for path in (tmp, stage, dst):
+        path.mkdir()
+    args = parse_command(["chia_plot", "-t", f"{tmp}/", "-s", f"{stage}/", "-d", f"{dst}/"], "/")
+    assert job_dirs(args) == [str(tmp), str(stage), str(dst)]
+    staged = stage / f"plot-k32-2026-01-01-00-00-{PLOT_ID}.plot.tmp"
+    staged.write_bytes(b"x")
+    assert temp_files(job_dirs(args), PLOT_ID) == [str(staged)]
+    gigahorse = parse_command(["cuda_plot_k32", "-t", "/t1/", "-2", "/t2/", "-3", "/t3/", "-d", "/d0/"], "/")
+    assert job_dirs(gigahorse) == ["/t1", "/t2", "/t3", "/d0"]

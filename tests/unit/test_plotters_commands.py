@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible.module_utils.plotfleet.plotters import PLOTTERS, build_command, parse_command
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, build_command, parse_command
 
 FARMER = "aefe1789d6476f60439e1168f588ea16652dc321279f05a805fbc63933e88ae9c175d6c6ab182e54af562e1a0dce41bb"
 POOL = "b6144137baa6440c17386d1a407fb3670d3b3627b4fa8bf4b56433f861eaba4e076cefac1d9365de56a0e5d976ad7354"
@@ -15,7 +15,7 @@ CONTRACT = {"farmer_pk": FARMER, "pool_contract_address": "xch1contract"}
 
 
 def test_the_three_plotters() -> None:
-    assert sorted(PLOTTERS) == ["bladebit", "chia", "madmax"]
+    assert sorted(PLOTTERS) == ["bladebit", "chia", "chia_v2", "gigahorse", "madmax"]
     assert all(name == plotter.name for name, plotter in PLOTTERS.items())
 
 

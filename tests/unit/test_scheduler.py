@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.plotfleet.plotters.base import Phase
-from ansible.module_utils.plotfleet.scheduler import Policy, RunningJob, TmpPolicy, decide
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import Phase
+from ansible_collections.plotfleet.fleet.plugins.module_utils.scheduler import (
+    Policy,
+    RunningJob,
+    TmpPolicy,
+    decide,
+    inbound_bytes,
+    running_jobs,
+)
 
 GIB = 1024**3
 TMPS = ("/t0", "/t1")
@@ -143,3 +151,51 @@ def test_max_starts_still_honours_stagger():
     decision = decide([], PLENTY, policy(max_starts=3, global_stagger_seconds=60))
     assert len(decision.starts) == 1
     assert decision.reason == "stagger: 0 s of 60 s since the youngest job"
+
+
+# Jobs without a tmp dir: no per-tmp limit can count them, so the machine-wide limits must.
+def _discovered(argv: list[str], phase: tuple[int, int] | None):
+    """A discovered job (the fields running_jobs reads), from a real command line."""
+    from types import SimpleNamespace
+
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import parse_command
+
+    args = parse_command(argv, "/home/farmer")
+    return SimpleNamespace(label=argv[0], tmp_dir=args.tmp_dir, dst_dir=args.dst_dir,
+                           phase=Phase(*phase) if phase else Phase(), wall_seconds=10_000.0, k=args.k, args=args)
+
+
+TMPLESS = (
+    ["bladebit", "-n", "1", "-f", "a" * 96, "ramplot", "/d0"],
+    ["bladebit_cuda", "-z", "7", "cudaplot", "/d0/"],
+    ["/venv/bin/python", "/venv/bin/chia", "plotters", "bladebit", "cudaplot", "-d", "/d0", "--compress", "3"],
+)
+
+
+def test_tmpless_jobs_have_no_tmp_dir_but_a_dst():
+    jobs = running_jobs([_discovered(argv, (3, 0)) for argv in TMPLESS])
+    assert [(j.tmp_dir, j.dst_dir) for j in jobs] == [(None, "/d0")] * 3
+
+
+def test_tmpless_jobs_count_against_global_max_jobs():
+    jobs = running_jobs([_discovered(argv, (3, 0)) for argv in TMPLESS])
+    decision = decide(jobs, PLENTY, policy(global_max_jobs=3))
+    assert decision.starts == [] and decision.reason == "global max jobs: 3 running, max 3"
+
+
+def test_tmpless_jobs_count_against_the_phase1_limit():
+    jobs = running_jobs([_discovered(TMPLESS[0], (1, 4)), _discovered(TMPLESS[1], None)])
+    decision = decide(jobs, PLENTY, policy(phase1_max_jobs=2))
+    assert decision.starts == []
+    assert decision.reason == "phase 1 limit: 2 jobs in phase 1 (or unknown), max 2"
+
+
+def test_tmpless_jobs_count_as_inbound_for_the_dst_guard():
+    jobs = running_jobs([_discovered(TMPLESS[0], (3, 0)), _discovered(TMPLESS[1], (2, 0))])
+    # a k32 C0 plot (<= 101.4 GiB) and a C7 one (<= 78 GiB) are on their way to /d0
+    assert inbound_bytes(jobs, "/d0") == expected_plot_bytes(32, 0) + expected_plot_bytes(32, 7)
+    free = {**PLENTY, "/d0": 250 * GIB, "/d1": 50 * GIB}
+    decision = decide(jobs, free, policy(new_plot_bytes=100 * GIB))
+    assert decision.starts == []
+    assert decision.reason.startswith("dst: no dir has room: /d1: 50.0 GiB free")
+    assert "/d0: 250.0 GiB free, needs 279.4 GiB" in decision.reason

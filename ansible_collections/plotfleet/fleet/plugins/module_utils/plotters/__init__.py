@@ -1,0 +1,189 @@
+"""Which plot job a process is, and how far it has come, for chiapos, madMAx, Gigahorse and Bladebit.
+
+``parse_command`` reads a process's argv, ``LogParser``/``parse_log_file`` read its log; both
+dispatch to the ``Plotter`` values in ``PLOTTERS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import bladebit, chia, chia_v2, gigahorse, madmax
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.argv import ArgvError
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import JobArgs, LogInfo, LogRule, Plotter
+
+__all__ = [
+    "PLOTTERS",
+    "LogParser",
+    "build_command",
+    "detect_log_plotter",
+    "parse_command",
+    "parse_log_file",
+]
+
+# Gigahorse before madMAx: its log is madMAx's plus lines of its own, so it must be recognised first.
+PLOTTERS: dict[str, Plotter] = {
+    p.name: p for p in (chia.PLOTTER, gigahorse.PLOTTER, madmax.PLOTTER, bladebit.PLOTTER, chia_v2.PLOTTER)
+}
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# Lines kept while a log's plotter is still unknown, to be replayed once it is recognised
+# (bladebit 1.x names itself only on its fourth line); a log that never says is not kept whole.
+_UNDETECTED_LINES_KEPT = 200
+_READ_SIZE = 1 << 20
+
+
+def parse_command(argv: Sequence[str], cwd: str) -> JobArgs | None:
+    """The plot job this argv runs (paths resolved against ``cwd``), or None.
+
+    None for other programs, for help/version requests and for command lines the plotter itself
+    would refuse; never an exception for bad input.
+    """
+    for plotter in PLOTTERS.values():
+        args = plotter.match_command(argv)
+        if args is None:
+            continue
+        try:
+            return plotter.parse_args(args, cwd)
+        except ArgvError:
+            return None
+    return None
+
+
+def detect_log_plotter(text: str) -> str | None:
+    """The plotter whose log this is (from its first lines), or None."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    for name, plotter in PLOTTERS.items():
+        if plotter.log_markers and not any(marker in text for marker in plotter.log_markers):
+            continue
+        if plotter.log_signature.search(text):
+            return name
+    return None
+
+
+def build_command(
+    plotter_name: str,
+    section: Mapping[str, Any] | Any,
+    plotting: Mapping[str, Any] | Any,
+    tmp: str,
+    tmp2: str | None,
+    dst: str,
+) -> list[str]:
+    """argv that starts one plot with ``plotter_name``.
+
+    ``section`` is that plotter's options (``plotting.<type>``), ``plotting`` holds the keys;
+    both may be mappings or the config's option objects.
+    """
+    plotter = PLOTTERS.get(plotter_name)
+    if plotter is None:
+        raise ValueError(f"unknown plotter {plotter_name!r}: expected one of {', '.join(PLOTTERS)}")
+    return plotter.build_command(section, plotting, tmp, tmp2, dst)
+
+
+class _Dispatch:
+    """A plotter's rules by the first character of their prefix, kept in table order.
+
+    Most lines of a long log (chiapos' per-bucket lines) are then ruled out by one dict lookup
+    and a few ``startswith`` tests, without running a regex.
+    """
+
+    def __init__(self, rules: Sequence[LogRule]) -> None:
+        self.anywhere = tuple(r for r in rules if not r.prefix)
+        firsts = {r.prefix[0] for r in rules if r.prefix}
+        self.by_first = {c: tuple(r for r in rules if not r.prefix or r.prefix[0] == c) for c in firsts}
+
+    def rules_for(self, line: str) -> tuple[LogRule, ...]:
+        return self.by_first.get(line[:1], self.anywhere)
+
+
+_DISPATCH = {name: _Dispatch(plotter.log_rules) for name, plotter in PLOTTERS.items()}
+
+
+class LogParser:
+    """Reads a plot log incrementally: feed it bytes as the file grows, read ``info`` any time.
+
+    Lines end at ``\\n`` or ``\\r``; an unfinished last line waits for the next ``feed`` (see
+    ``finish``). ANSI colour codes are removed, undecodable bytes replaced, unknown lines
+    ignored. Without a plotter name the plotter is recognised from the log's own lines.
+    """
+
+    def __init__(self, plotter: str | None = None) -> None:
+        if plotter is not None and plotter not in PLOTTERS:
+            raise ValueError(f"unknown plotter {plotter!r}: expected one of {', '.join(PLOTTERS)}")
+        self._info = LogInfo(plotter=plotter)
+        self._dispatch = _DISPATCH[plotter] if plotter else None
+        self._pending = b""
+        self._undetected: list[str] = []
+
+    @property
+    def info(self) -> LogInfo:
+        return self._info
+
+    def feed(self, data: bytes) -> None:
+        data = self._pending + data
+        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._pending = data[end:]
+        if end:
+            # Decoding whole lines at once is safe: a line break never falls inside a UTF-8 sequence.
+            text = data[:end].decode("utf-8", "replace")
+            for line in text.replace("\r", "\n").split("\n"):
+                if line:
+                    self._line(line, complete=True)
+
+    def finish(self) -> None:
+        """End of input: the unfinished last line counts only if a rule matches all of it.
+
+        A line cut short mid-write must not leave a wrong value behind (half a path or plot id),
+        so only a line that fully matches a rule's pattern is used; the patterns end at a
+        literal where the tools print one. A cut inside a trailing number can still pass.
+        """
+        if self._pending:
+            line = self._pending.decode("utf-8", "replace")
+            self._pending = b""
+            self._line(line, complete=False)
+
+    def _line(self, line: str, complete: bool) -> None:
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        if self._dispatch is None and not self._detect(line):
+            return
+        self._apply(line, complete)
+
+    def _apply(self, line: str, complete: bool) -> None:
+        if self._dispatch is None:
+            return
+        for rule in self._dispatch.rules_for(line):
+            if not line.startswith(rule.prefix):
+                continue
+            match = rule.pattern.match(line) if complete else rule.pattern.fullmatch(line)
+            if match is not None:
+                rule.action(self._info, match)
+                return
+
+    def _detect(self, line: str) -> bool:
+        """Recognise the plotter from this line; replay the lines kept before it. False: not yet."""
+        name = detect_log_plotter(line)
+        if name is None:
+            if len(self._undetected) < _UNDETECTED_LINES_KEPT:
+                self._undetected.append(line)
+            return False
+        self._info.plotter = name
+        self._dispatch = _DISPATCH[name]
+        earlier, self._undetected = self._undetected, []
+        for old in earlier:
+            self._apply(old, complete=True)
+        return True
+
+
+def parse_log_file(path: str) -> LogInfo:
+    """Everything a log file says so far. An unfinished last line is used only if it fully
+    matches a rule (see ``LogParser.finish``). OSError propagates for an unreadable file."""
+    parser = LogParser()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_READ_SIZE):
+            parser.feed(chunk)
+    parser.finish()
+    return parser.info
