@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.plotfleet.analysis import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.logs import read_logs
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
     AnalysisOptions,
     analyze,
     fleet_plots,
@@ -21,7 +22,6 @@ from ansible.module_utils.plotfleet.analysis import (
     select_plots,
     summarize,
 )
-from ansible.module_utils.plotfleet.logs import read_logs
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "logs"
 
@@ -183,7 +183,7 @@ def test_real_logs_of_every_plotter() -> None:
     records, _ = read_logs(str(LOGS))
     analysis = analyze({"plots": [{"host": "h", **r} for r in records], "hosts": ["h"]}, group_by="plotter")
     counts = {g["key"]["plotter"]: g["count"] for g in analysis["groups"]}
-    assert counts == {"bladebit": 4, "chia": 3, "madmax": 2}
+    assert counts == {"bladebit": 4, "chia": 3, "chia_v2": 1, "madmax": 2}
     chia = next(g for g in analysis["groups"] if g["key"]["plotter"] == "chia")["stats"]
     # k18 runs of 2.178 and 2.316 s, the k25 run of 139.584 s.
     assert chia["total_seconds"]["median"] == 2.316

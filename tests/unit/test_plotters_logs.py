@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.plotfleet.plotters import LogParser, detect_log_plotter, parse_log_file
-from ansible.module_utils.plotfleet.plotters.base import LogInfo, Phase
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import (
+    LogParser,
+    detect_log_plotter,
+    parse_log_file,
+)
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import LogInfo, Phase
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 
@@ -17,6 +21,7 @@ EXPECTED = {
     "chia-2.7.5-k25.log": ("chia", Phase(5, 3), 4),
     "chiapos-2.0.12-k18.log": ("chia", Phase(5, 3), 4),
     "chiapos-2.0.12-k18-copy.log": ("chia", Phase(5, 3), 4),
+    "chia_v2-2.7.5-k18-copy.log": ("chia_v2", Phase(5, 2), 1),
     "madmax-5b5bd68-k32-copy.log": ("madmax", Phase(5, 2), 4),
     "madmax-974d6e5-k32-2plots.log": ("madmax", Phase(5, 2), 4),
     "bladebit-1.2.0-ramplot.log": ("bladebit", Phase(5, 2), 4),
