@@ -24,7 +24,7 @@ the work dir is removed at the end. The fleet is torn down (all its processes ki
 namespaces deleted) even on an error or Ctrl-C.
 
 Run as root with the project venv:
-    .venv/bin/python benchmarks/archive.py [--size 2G] [--repeat 3] [--flag-study] [--warm-cache]
+    scripts/python benchmarks/archive.py [--size 2G] [--repeat 3] [--flag-study] [--warm-cache]
 """
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ansible.module_utils.plotfleet.transfers import daemon_url, rsync_command, transfer_log_path
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
+    daemon_url,
+    rsync_command,
+    transfer_log_path,
+)
 from fleet import Fleet, FleetError, plan_hosts
 
 PLOTTER, HARVESTER = "plotter1", "harvester1"
@@ -74,7 +74,10 @@ CHUNK = 8 << 20
 MB = 1e6
 
 SITE_VARS = {
-    "harvester_archive_dirs": [{"path": ARCHIVE_DIR}],
+    # Plain dirs on this machine, not disks: the roles create them and need no mount point there.
+    "harvester_archive_dirs": [{"path": ARCHIVE_DIR, "mount": False}],
+    "harvester_create_archive_dirs": True,
+    "plotter_create_plot_dirs": True,
     "harvester_rsync_password": PASSWORD,
     "harvester_rsync_port": PORT,
     "harvester_rsync_service_manager": "standalone",

@@ -16,7 +16,7 @@ interpreter start-up is measured. Figures are ratios to plotman measured in the 
 Everything started here is killed by the PID we got, and its files removed, even on Ctrl-C.
 
 Run with the project venv after ``benchmarks/setup_baseline.sh``:
-    .venv/bin/python benchmarks/discovery.py [--processes 2000] [--jobs 4] [--repeat 15] [--profile]
+    scripts/python benchmarks/discovery.py [--processes 2000] [--jobs 4] [--repeat 15] [--profile]
 """
 
 from __future__ import annotations
@@ -40,15 +40,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
-from ansible.module_utils.plotfleet.config import Config, parse_config
-from ansible.module_utils.plotfleet.jobs import discover_jobs
-from ansible.module_utils.plotfleet.state import read_plotter_state
+from ansible_collections.plotfleet.fleet.plugins.module_utils.config import Config, parse_config
+from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.state import read_plotter_state
 
 HERE = Path(__file__).resolve().parent
 PLOTMAN_PYTHON = HERE / ".venv-plotman" / "bin" / "python"

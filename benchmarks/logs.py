@@ -15,7 +15,7 @@ warm-up pass each (which also warms the page cache: this measures parsing, not t
   floor           a bare Python loop: open each file, iterate its lines, one ``re.search`` per line.
                   What any line-based log reader pays at least
   parse_log_file  ``plotters.parse_log_file(path)`` for every file: plotfleet's parser
-  read_logs       ``logs.read_logs(dir)``: what the plotfleet_log module runs (sniff each file's
+  read_logs       ``logs.read_logs(dir)``: what the plotfleet_log_info module runs (sniff each file's
                   head to tell plot logs from other files, parse, build the record dicts)
   plotman         plotman 0.5.3's own log parser, ``plotman.csv_exporter.parse_logs(files)`` (what
                   ``plotman export`` runs: identify the plotter from the lines, then
@@ -27,7 +27,7 @@ floor and to plotman, what each parser recognised, and the load average.
 
 Run with the project venv (benchmarks/setup_baseline.sh makes the plotman venv; without it the
 plotman column is left out):
-    .venv/bin/python benchmarks/logs.py [--copies 1000] [--repeat 3] [--sets real,chia,mixed]
+    scripts/python benchmarks/logs.py [--copies 1000] [--repeat 3] [--sets real,chia,mixed]
 """
 
 from __future__ import annotations
@@ -47,14 +47,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
-from ansible.module_utils.plotfleet.logs import read_logs
-from ansible.module_utils.plotfleet.plotters import parse_log_file
+from ansible_collections.plotfleet.fleet.plugins.module_utils.logs import read_logs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import parse_log_file
 
 LOG_DIR = ROOT / "tests" / "data" / "logs"
 CHIA_LOG = "chia-2.7.5-k25.log"

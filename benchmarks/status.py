@@ -5,8 +5,8 @@ host a harvester) it brings up a namespace test fleet (tests/fleet), rolls out
 playbooks/site.yml once with ``-e @tests/fleet/vars.yml`` and then, from the controller's
 namespace, times over ``--repeat`` interleaved rounds (the order alternating each round):
 
-  status   ``ansible-playbook playbooks/status.yml``: plotfleet_jobs on every plotter,
-           plotfleet_space on every harvester, the report rendered on the controller
+  status   ``ansible-playbook playbooks/status.yml``: plotfleet_jobs_info on every plotter,
+           plotfleet_space_info on every harvester, the report rendered on the controller
   ping     ``ansible all -m ansible.builtin.ping``: reaching every host with Ansible over SSH and
            running the smallest module there, the baseline
 
@@ -27,7 +27,7 @@ Every fleet is torn down (its processes killed by PID, its namespaces deleted) b
 size starts, and on errors, Ctrl-C or SIGTERM.
 
 Run as root with the project venv:
-    .venv/bin/python benchmarks/status.py [--sizes 2,4,8,16] [--repeat 3] [--forks N] [--profile]
+    scripts/python benchmarks/status.py [--sizes 2,4,8,16] [--repeat 3] [--forks N] [--profile]
 """
 
 from __future__ import annotations

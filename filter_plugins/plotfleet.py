@@ -2,25 +2,18 @@
 """Controller-side filters: fleet status, harvester space, archive planning, log statistics.
 
 They run the same pure logic the modules ship to the hosts. Ansible only makes
-``ansible.module_utils.plotfleet`` importable inside modules, so this file adds the project's
+``ansible_collections.plotfleet.fleet.plugins.module_utils`` importable inside modules, so this file adds the project's
 module_utils dir to that package's path for the controller, once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
-
-import ansible.module_utils
-
-_MODULE_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _MODULE_UTILS not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(_MODULE_UTILS)
 
 from ansible.errors import AnsibleFilterError
 
-from ansible.module_utils.plotfleet.analysis import (
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
     analyze,
     fleet_plots,
     groups_csv,
@@ -28,17 +21,17 @@ from ansible.module_utils.plotfleet.analysis import (
     plots_csv,
     render_analysis,
 )
-from ansible.module_utils.plotfleet.archive import plan_archive
-from ansible.module_utils.plotfleet.fleetvars import archive_outcomes, fleet_archive_plan
-from ansible.module_utils.plotfleet.harvester import fleet_space_report, render_space_table
-from ansible.module_utils.plotfleet.report import (
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import (
     PrefixError,
     fleet_report,
     pass_summary,
     render_status,
     resolve_fleet_prefix,
 )
-from ansible.module_utils.plotfleet.results import registered
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import registered
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
 
 
 def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space") -> dict:

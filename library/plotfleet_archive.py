@@ -60,10 +60,10 @@ options:
     description:
       - Dir, relative to the module's path on the harvester, where rsync writes the plot until it
         is complete (rsync C(--temp-dir)). It must exist on the harvester; use one of the
-        harvester's C(harvester_incoming_subdirs) so C(plotfleet_space) counts the file as
+        harvester's C(harvester_incoming_subdirs) so C(plotfleet_space_info) counts the file as
         incoming.
       - By default rsync writes a hidden C(.<name>.plot.XXXXXX) file in the module's dir, which
-        C(plotfleet_space) also counts as incoming.
+        C(plotfleet_space_info) also counts as incoming.
     type: str
   wait:
     description:
@@ -204,8 +204,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.plotfleet.module_support import load_config_or_fail, require_psutil
-from ansible.module_utils.plotfleet.transfers import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     archive_lock,
     daemon_url,
     daemon_was_busy,
@@ -304,7 +304,7 @@ def main() -> None:
     if outcome.rc != 0 and daemon_was_busy(outcome.stderr):
         result.update(started=False, busy=True, stderr=outcome.stderr)
         module.exit_json(changed=False, msg=f"{what}: not sent, {params['module']} is receiving another plot "
-                         "(one at a time per disk); the plot stays for the next run", **result)
+                         "(its max connections are in use); the plot stays for the next run", **result)
     if outcome.rc != 0:
         result["stderr"] = outcome.stderr
         exists = "the source is still complete in place" if os.path.exists(source) else "the source is gone"

@@ -23,7 +23,7 @@ options:
     default: /etc/plotfleet/plotfleet.yml
   plot_id:
     description:
-      - A prefix of the job's plot id (as M(plotfleet_jobs) shows it), or C(pid:N) for a job
+      - A prefix of the job's plot id (as M(plotfleet_jobs_info) shows it), or C(pid:N) for a job
         whose plot id is not known yet.
     type: str
   all_jobs:
@@ -129,7 +129,7 @@ removed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.plotfleet.control import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.control import (
     ControlError,
     current_state,
     kill_refusal,
@@ -139,8 +139,8 @@ from ansible.module_utils.plotfleet.control import (
     suspend,
     terminate,
 )
-from ansible.module_utils.plotfleet.jobs import discover_jobs
-from ansible.module_utils.plotfleet.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
 
 
 def act(job, wanted: str, check_mode: bool, kill_timeout: int) -> dict:

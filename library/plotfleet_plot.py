@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: plotfleet_plot
 short_description: Run one scheduling pass on a plotter, starting plot jobs when the schedule allows
 description:
-  - Looks at the jobs running on the plotter (see M(plotfleet_jobs)) and decides, with plotman's
+  - Looks at the jobs running on the plotter (see M(plotfleet_jobs_info)) and decides, with plotman's
     rules and plotfleet's additions, whether a new job may start now, on which tmp dir and
     towards which dst dir.
   - The rules come from the plotter config - C(global_stagger_m) since the youngest job,
@@ -18,10 +18,13 @@ description:
     optional tmp free-space guard. Jobs of unknown phase count as the least advanced.
   - A started job runs in its own session with its output in a new log file under
     C(logging.plots); it survives the end of the Ansible run. It is visible to
-    M(plotfleet_jobs) as soon as this module returns.
+    M(plotfleet_jobs_info) as soon as this module returns.
   - Passes on one plotter are serialised with a lock, so overlapping cron runs and ad-hoc calls
     never start more jobs than the schedule allows.
   - When nothing starts, C(reason) says why, and C(tmp_dirs) explains every tmp dir.
+  - A tmp or dst dir that does not exist is never written (plotfleet never creates it, as on a farm it
+    is a disk that is not mounted), nor is one marked C(mount) true in the config that is not a
+    mount point; the reason names the dir and says C(not mounted?).
 version_added: "0.1.0"
 options:
   config:
@@ -73,7 +76,7 @@ started:
       type: int
       sample: 31337
     plot_id:
-      description: Not known until the plotter writes it to its log; use M(plotfleet_jobs).
+      description: Not known until the plotter writes it to its log; use M(plotfleet_jobs_info).
       type: str
       sample: null
     tmp_dir:
@@ -110,10 +113,15 @@ tmp_dirs:
   sample: [{"path": "/mnt/tmp/00", "eligible": false, "jobs": 3, "least_advanced": "1:4",
             "reason": "tmp /mnt/tmp/00: 1 jobs before 2:1, limit 1"}]
 jobs_running:
-  description: How many plot jobs were running before this pass.
+  description: How many plot jobs there were before this pass, suspended ones included.
   returned: always
   type: int
   sample: 5
+jobs_suspended:
+  description: How many of RV(jobs_running) are suspended (they still count against the limits).
+  returned: always
+  type: int
+  sample: 1
 """
 
 import dataclasses
@@ -121,11 +129,18 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.plotfleet.module_support import load_config_or_fail, require_psutil
-from ansible.module_utils.plotfleet.plotters import build_command
-from ansible.module_utils.plotfleet.scheduler import decide, free_space, policy_from_config, running_jobs
-from ansible.module_utils.plotfleet.spawn import ScheduleLock, SpawnError, spawn_job
-from ansible.module_utils.plotfleet.state import read_plotter_state
+from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import STATE_SUSPENDED
+from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import build_command
+from ansible_collections.plotfleet.fleet.plugins.module_utils.scheduler import (
+    decide,
+    free_space,
+    policy_from_config,
+    refused_dirs,
+    running_jobs,
+)
+from ansible_collections.plotfleet.fleet.plugins.module_utils.spawn import ScheduleLock, SpawnError, spawn_job
+from ansible_collections.plotfleet.fleet.plugins.module_utils.state import read_plotter_state
 
 
 def start_record(start, spawned=None) -> dict:
@@ -165,7 +180,8 @@ def main() -> None:
     try:
         with ScheduleLock(log_dir):
             state = read_plotter_state(config)
-            decision = decide(running_jobs(state.jobs), free_space(state.tmp_dirs + state.dst_dirs), policy)
+            dirs = state.tmp_dirs + state.dst_dirs
+            decision = decide(running_jobs(state.jobs), free_space(dirs), policy, refused_dirs(dirs))
             for start in decision.starts:
                 argv = build_command(plotting.type, section, plotting, start.tmp_dir, start.tmp2_dir, start.dst_dir)
                 if module.check_mode:
@@ -185,6 +201,7 @@ def main() -> None:
         reason=decision.reason,
         tmp_dirs=[v.as_dict() for v in decision.tmp_dirs],
         jobs_running=len(state.jobs),
+        jobs_suspended=sum(1 for job in state.jobs if job.state == STATE_SUSPENDED),
     )
 
 

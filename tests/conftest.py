@@ -1,15 +1,13 @@
-"""Makes the project's module_utils importable as Ansible sees them.
+"""Shared test settings.
 
-Modules import shared logic as ``ansible.module_utils.plotfleet.*``; Ansible ships it to the host
-from ``module_utils/``. Tests import the same names, so the path is added to that package here.
+The project's Python lives in the plotfleet.fleet collection under ``ansible_collections/``;
+pytest puts the project root on ``sys.path`` (``pythonpath`` in pyproject.toml), so tests import
+host code as ``ansible_collections.plotfleet.fleet.plugins.module_utils.*`` and controller code as
+``...plugins.plugin_utils.*``, exactly as Ansible does.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))

@@ -162,8 +162,8 @@ def incoming_files(fleet: Fleet, host: str) -> list[Path]:
 
 
 def leftover_is_stale(fleet: Fleet, host: str) -> bool:
-    """plotfleet_space on the harvester says its partial file has no writer any more."""
-    result = fleet.controller_run(["ansible", host, "-m", "plotfleet_space"],
+    """plotfleet_space_info on the harvester says its partial file has no writer any more."""
+    result = fleet.controller_run(["ansible", host, "-m", "plotfleet_space_info"],
                                   env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}, timeout=120)
     return '"stale": true' in result.stdout
 

@@ -198,7 +198,7 @@ def run_playbook(playbook: str, extra_vars: dict | None = None, *, check: bool =
 
 def log_phase(path: Path) -> tuple[int, int]:
     """The phase a log shows now, through the same parser the modules use."""
-    from ansible.module_utils.plotfleet.plotters import parse_log_file
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import parse_log_file
 
     phase = parse_log_file(str(path)).phase
     return (phase.major, phase.minor)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import run_playbook
 
-from ansible.module_utils.plotfleet.logs import read_logs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.logs import read_logs
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "logs"
 # The debug task's message as a YAML block, so the table reads as it does for a user.

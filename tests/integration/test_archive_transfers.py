@@ -27,7 +27,7 @@ import pytest
 import yaml
 from conftest import ROOT, run_module, run_playbook, wait_for
 
-from ansible.module_utils.plotfleet.transfers import find_transfers
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import find_transfers
 
 PASSWORD = "archive-test-secret"
 USER = "plotfleet"

@@ -44,7 +44,7 @@ def test_suspend_stops_cpu_and_resume_restarts_it(plot_dirs, jobs):
     before = cpu_seconds(job.pid)
     time.sleep(1.5)  # measuring that nothing happens needs an interval; no condition to poll
     assert cpu_seconds(job.pid) - before < 0.05
-    seen = run_module("plotfleet_jobs", {"config": str(plot_dirs.config)})
+    seen = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config)})
     assert next(j for j in seen["jobs"] if j["pid"] == job.pid)["state"] == "suspended"
 
     again = control(plot_dirs, plot_id=plot_id[:10], state="suspended")

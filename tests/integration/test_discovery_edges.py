@@ -12,9 +12,9 @@ import psutil
 import pytest
 from conftest import wait_for
 
-from ansible.module_utils.plotfleet.control import job_processes, kill_refusal
-from ansible.module_utils.plotfleet.jobs import discover_jobs
-from ansible.module_utils.plotfleet.plotters.base import Phase
+from ansible_collections.plotfleet.fleet.plugins.module_utils.control import job_processes, kill_refusal
+from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import Phase
 
 PLOT_ID = "ab" * 32
 
@@ -90,8 +90,8 @@ def test_files_held_outside_the_job_dirs_are_not_temp_files(tmp_path, fake_chia,
     proc = subprocess.Popen([sys.executable, str(holder), "chia", "plots", "create", "-t", str(tmp), "-d", str(tmp)])
     started.append(proc)
     # The holder itself is not a plot job; read its open files the way discovery does.
-    from ansible.module_utils.plotfleet.jobs import temp_files
-    from ansible.module_utils.plotfleet.proctable import open_paths
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import temp_files
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import open_paths
 
     wait_for(lambda: str(temp) in open_paths(proc.pid), 10, "the holder opening its files")
     assert temp_files([str(tmp)], None, open_paths(proc.pid)) == [str(temp)]

@@ -1,4 +1,4 @@
-"""roles/harvester and plotfleet_space against a real rsync daemon and real rsync clients.
+"""roles/harvester and plotfleet_space_info against a real rsync daemon and real rsync clients.
 
 The role runs on localhost with every path in a temp dir and the daemon on 127.0.0.1 at a free
 port above 18730; one archive dir is a 4 MiB tmpfs so that "disk full" is real. The daemon is
@@ -122,13 +122,13 @@ def sha256(path: Path) -> str:
 
 
 def space(harvester: Harvester) -> dict:
-    """plotfleet_space's result on localhost, through a real ansible-playbook run."""
+    """plotfleet_space_info's result on localhost, through a real ansible-playbook run."""
     out = harvester.base / "space.json"
     play = harvester.base / "space.yml"
     play.write_text(yaml.safe_dump([{
         "name": "Read the archive space", "hosts": "localhost", "gather_facts": False,
         "tasks": [
-            {"name": "Read", "plotfleet_space": {"config": harvester.vars["harvester_space_config"]},
+            {"name": "Read", "plotfleet_space_info": {"config": harvester.vars["harvester_space_config"]},
              "register": "space"},
             {"name": "Save", "ansible.builtin.copy": {"content": "{{ space | to_json }}", "dest": str(out)}},
         ],
@@ -170,6 +170,9 @@ def harvester(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harvester]:
         "harvester_rsync_password": PASSWORD,
         "harvester_rsync_service_manager": "standalone",
         "harvester_archive_dirs": [{"path": str(base / "archive" / "hdd01")}, {"path": str(small), "module": "tiny"}],
+        # Test dirs, not disks: the role may create them, and they need not be mount points.
+        "harvester_create_archive_dirs": True,
+        "harvester_archive_dirs_mount": False,
     }
     box = Harvester(base, port, variables, mounted)
     try:

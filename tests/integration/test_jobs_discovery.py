@@ -1,4 +1,4 @@
-"""plotfleet_jobs and plotfleet_log against real chia plot jobs, through the real ansible CLI."""
+"""plotfleet_jobs_info and plotfleet_log_info against real chia plot jobs, through the real ansible CLI."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_jobs_seen_whatever_the_interpreter(plot_dirs, jobs):
              90, "every job writing temp data")
     os.kill(via_python.pid, signal.SIGSTOP)
 
-    result = run_module("plotfleet_jobs", {"config": str(plot_dirs.config)})
+    result = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config)})
 
     assert result.get("failed") is not True, result
     seen = by_pid(result)
@@ -82,7 +82,7 @@ def test_job_without_log_and_job_logging_elsewhere(plot_dirs, jobs, tmp_path):
     # With no log the plot id can only come from the temp files it creates.
     wait_for(lambda: any(p.name.endswith(".tmp") for p in tmp0.iterdir()), 60, "temp files of the job without log")
 
-    result = run_module("plotfleet_jobs", {"config": str(plot_dirs.config), "temp_files": True})
+    result = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config), "temp_files": True})
 
     seen = by_pid(result)
     silent = seen[no_log.pid]
@@ -107,7 +107,7 @@ def test_log_module_reads_a_dir_of_real_logs(plot_dirs, tmp_path):
     (logs / "b.plot.log").write_bytes(half)
     (logs / "notes.txt").write_text("not a plot log\n")
 
-    result = run_module("plotfleet_log", {"path": str(logs)})
+    result = run_module("plotfleet_log_info", {"path": str(logs)})
 
     assert "plots" in result, result
     plots = {Path(p["path"]).name: p for p in result["plots"]}
@@ -124,19 +124,19 @@ def test_log_module_reads_a_dir_of_real_logs(plot_dirs, tmp_path):
 
 
 def test_bad_input_gives_clear_errors(plot_dirs, tmp_path):
-    missing = run_module("plotfleet_jobs", {"config": str(tmp_path / "nope.yml")})
+    missing = run_module("plotfleet_jobs_info", {"config": str(tmp_path / "nope.yml")})
     assert missing["failed"] and str(tmp_path / "nope.yml") in missing["msg"]
 
     bad = tmp_path / "bad.yml"
     bad.write_text("directories:\n  tmp: /not/a/list/but/ok\nscheduling:\n  tmpdir_max_jobs: three\n")
-    invalid = run_module("plotfleet_jobs", {"config": str(bad)})
+    invalid = run_module("plotfleet_jobs_info", {"config": str(bad)})
     assert invalid["failed"]
     assert "scheduling.tmpdir_max_jobs" in invalid["msg"] and "three" in invalid["msg"]
 
-    wrong_type = run_module("plotfleet_jobs", {"config": str(plot_dirs.config), "temp_files": "maybe"})
+    wrong_type = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config), "temp_files": "maybe"})
     assert wrong_type["failed"] and "temp_files" in wrong_type["msg"]
 
-    no_dir = run_module("plotfleet_log", {"path": str(tmp_path / "no-such-dir")})
+    no_dir = run_module("plotfleet_log_info", {"path": str(tmp_path / "no-such-dir")})
     assert no_dir["failed"] and "does not exist" in no_dir["msg"]
 
 
@@ -154,7 +154,7 @@ def test_unreadable_log_dir_is_named(tmp_path):
         env = {**ansible_env(), "HOME": str(home), "ANSIBLE_HOME": str(home / ".ansible"),
                "ANSIBLE_LOCAL_TEMP": str(home / "tmp"), "ANSIBLE_REMOTE_TEMP": str(home / "tmp")}
         cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(VENV_BIN / "ansible"),
-               "localhost", "-m", "plotfleet_log", "-a", f"path={locked}",
+               "localhost", "-m", "plotfleet_log_info", "-a", f"path={locked}",
                "-e", "ansible_python_interpreter=/usr/bin/python3"]  # the venv may live under /root
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode != 0

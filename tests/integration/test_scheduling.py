@@ -47,7 +47,7 @@ def spawned():
 
 def own_jobs(plot_dirs) -> list[dict]:
     """This test's jobs (the host may run others: a developer's machine is shared)."""
-    result = run_module("plotfleet_jobs", {"config": str(plot_dirs.config)})
+    result = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config)})
     return [j for j in result["jobs"] if (j["tmp_dir"] or "").startswith(str(plot_dirs.base))]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.plotfleet.transfers import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     Transfer,
     daemon_url,
     explain_failure,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.plotfleet.config import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.config import (
     ChiaOptions,
     Config,
     ConfigError,

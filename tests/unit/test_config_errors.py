@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import ansible.module_utils.plotfleet.config as config_module
-from ansible.module_utils.plotfleet.config import ConfigError, load_config, parse_config
+import ansible_collections.plotfleet.fleet.plugins.module_utils.config as config_module
+from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, load_config, parse_config
 
 TMP = {"tmp": ["/srv/plot/nvme0", "/srv/plot/nvme1"]}
 
@@ -139,7 +139,7 @@ def test_did_you_mean(section: str, values: dict[str, Any], expected: str) -> No
         (
             "plotting",
             {"type": "madmx"},
-            'plotting.type: must be one of chia, madmax, bladebit, got "madmx"; did you mean madmax?',
+            'plotting.type: must be one of chia, madmax, bladebit, chia_v2, got "madmx"; did you mean madmax?',
         ),
         ("plotting", {"nice": 20}, "plotting.nice: must be an integer from -20 to 19, got 20"),
         (

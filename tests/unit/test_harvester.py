@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible.module_utils.plotfleet.harvester import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     ArchiveDir,
     DirSnapshot,
     FileInfo,
     HarvesterConfigError,
     classify_incoming,
-    fleet_space_report,
     load_harvester_config,
     parse_harvester_config,
-    render_space_table,
     report_dir,
     snapshot_dir,
     summarize_host,
 )
-from ansible.module_utils.plotfleet.plotfiles import expected_plot_bytes
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
 
 ROOT = Path(__file__).resolve().parents[2]
 PLOT_ID = "ce0294538446c461f31802a0b447b802c44be7e6348eac16cf64882134e9b7c4"
@@ -116,7 +115,7 @@ def test_other_files_are_not_incoming_plots(name):
 def test_report_counts_plots_and_keeps_room_for_arrivals():
     snapshot = DirSnapshot(
         "/mnt/a", free_bytes=300 * GIB, total_bytes=1000 * GIB, device=7, mount_point="/mnt/a",
-        plots=((PLOT, 101 * GIB), (PLOT_K25, GIB), ("odd-name.plot", 5)),
+        plots=((PLOT, 101 * GIB, 0.0), (PLOT_K25, GIB, 0.0), ("odd-name.plot", 5, 0.0)),
         files=(FileInfo(f".{PLOT}.Ab12Cd", 40 * GIB), FileInfo("notes.txt", 3)),
     )
     report = report_dir(ArchiveDir("/mnt/a", "plots-a", 1), snapshot).as_dict()
@@ -143,7 +142,7 @@ def test_snapshot_reads_a_real_dir(tmp_path):
     (tmp_path / ".rsync-partial" / PLOT_K25).write_bytes(b"x" * 7)
     snapshot = snapshot_dir(str(tmp_path))
     vfs = os.statvfs(tmp_path)
-    assert snapshot.plots == ((PLOT, 100),)
+    assert [plot[:2] for plot in snapshot.plots] == [(PLOT, 100)]
     assert snapshot.total_bytes == vfs.f_blocks * vfs.f_frsize
     assert snapshot.device == os.stat(tmp_path).st_dev
     names = {item["name"] for item in report_dir(ArchiveDir(str(tmp_path)), snapshot).as_dict()["incoming"]}
@@ -155,7 +154,7 @@ def test_snapshot_reads_a_real_dir(tmp_path):
 
 def _report(path: str, device: int, free: int, plots: int = 0, error: str | None = None):
     snapshot = DirSnapshot(path, error=error, free_bytes=free, total_bytes=10 * free, device=device,
-                           plots=tuple((f"{index}.plot", 1) for index in range(plots)))
+                           plots=tuple((f"{index}.plot", 1, 0.0) for index in range(plots)))
     return report_dir(ArchiveDir(path), snapshot)
 
 
@@ -189,8 +188,8 @@ def test_fleet_report_lists_every_harvester_read_or_not():
 
 
 def _run_module(args: dict, capsys) -> dict:
-    path = ROOT / "library" / "plotfleet_space.py"
-    spec = importlib.util.spec_from_file_location("plotfleet_space", path)
+    path = ROOT / "library" / "plotfleet_space_info.py"
+    spec = importlib.util.spec_from_file_location("plotfleet_space_info", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with patch_module_args(args), pytest.raises(SystemExit):
@@ -223,7 +222,7 @@ def test_module_fails_on_a_bad_config_naming_the_key(tmp_path, capsys):
 
 
 def test_a_temp_file_untouched_past_the_limit_is_stale():
-    from ansible.module_utils.plotfleet.harvester import FileInfo, classify_incoming
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import FileInfo, classify_incoming
 
     name = f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
     live = classify_incoming(FileInfo(name, 10, "", idle_seconds=5), stale_after=900)
@@ -233,7 +232,7 @@ def test_a_temp_file_untouched_past_the_limit_is_stale():
 
 
 def test_a_temp_file_no_process_holds_is_stale_after_a_moment():
-    from ansible.module_utils.plotfleet.harvester import FileInfo, classify_incoming
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import FileInfo, classify_incoming
 
     name = f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
     writing = classify_incoming(FileInfo(name, 10, "", idle_seconds=3000, in_use=True))
@@ -243,7 +242,7 @@ def test_a_temp_file_no_process_holds_is_stale_after_a_moment():
 
 
 def test_snapshot_sees_who_holds_a_partial_file(tmp_path):
-    from ansible.module_utils.plotfleet.harvester import snapshot_dir
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import snapshot_dir
 
     partial = tmp_path / f".plot-k32-2026-01-01-00-00-{'ab' * 32}.plot.Ab12Cd"
     partial.write_bytes(b"\0" * 8192)

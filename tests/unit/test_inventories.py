@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils.plotfleet.config import parse_config
+from ansible_collections.plotfleet.fleet.plugins.module_utils.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.plotfleet.plotters import LogParser, parse_command, parse_log_file
-from ansible.module_utils.plotfleet.plotters.base import Phase
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import LogParser, parse_command, parse_log_file
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import Phase
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 FARMER = "aefe1789d6476f60439e1168f588ea16652dc321279f05a805fbc63933e88ae9c175d6c6ab182e54af562e1a0dce41bb"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible.module_utils.plotfleet.fleetvars import archive_outcomes, archive_settings
-from ansible.module_utils.plotfleet.report import (
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, archive_settings
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import (
     PrefixError,
     fleet_report,
     pass_summary,
@@ -27,10 +27,10 @@ HOSTVARS = {
     "p2": {"plotfleet_state": {"jobs": [job(ID_B, 22), job(None, 33, "?:?")], "tmp_dirs": [], "dst_dirs": [],
                                "transfers": []}},
     "p3": {"plotfleet_state": {"unreachable": True, "msg": "ssh: connect to host p3 port 22: No route to host"}},
-    "h1": {"plotfleet_space": {"archive_dirs": [{"path": "/a", "rsync_module": "plots-a", "free_bytes": 10,
+    "h1": {"plotfleet_space_info": {"archive_dirs": [{"path": "/a", "rsync_module": "plots-a", "free_bytes": 10,
                                                  "total_bytes": 20, "plots": 1}], "host": {"free_bytes": 10}},
            "harvester_rsync_port": 8873, "ansible_host": "10.0.0.5"},
-    "h2": {"plotfleet_space": {"failed": True, "msg": "archive dir config missing"}},
+    "h2": {"plotfleet_space_info": {"failed": True, "msg": "archive dir config missing"}},
 }
 
 

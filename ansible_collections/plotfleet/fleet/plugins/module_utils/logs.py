@@ -1,0 +1,68 @@
+"""Plot logs as records: one per log file, for plotfleet_log_info and the analysis playbook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import detect_log_plotter, parse_log_file
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import LogInfo
+
+# How much of a file's start is read to decide whether it is a plot log at all.
+_SNIFF_BYTES = 64 * 1024
+
+
+def log_record(path: str, info: LogInfo) -> dict:
+    return {
+        "path": path,
+        "plot_id": info.plot_id,
+        "plotter": info.plotter,
+        "k": info.k,
+        "phase": info.phase.as_dict(),
+        "phase_text": str(info.phase),
+        "tmp_dir": info.tmp_dir,
+        "tmp2_dir": info.tmp2_dir,
+        "dst_dir": info.dst_dir,
+        "phase_seconds": {str(major): seconds for major, seconds in sorted(info.phase_seconds.items())},
+        "total_seconds": info.total_seconds,
+        "copy_seconds": info.copy_seconds,
+        "completed": info.completed,
+        "started_at": info.started_at,
+        "threads": info.threads,
+        "buckets": info.buckets,
+        "buffer": info.buffer,
+        "plot_file": info.plot_file,
+    }
+
+
+def is_plot_log(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return detect_log_plotter(head.decode("utf-8", "replace")) is not None
+
+
+def iter_log_files(directory: str, recurse: bool = False) -> Iterator[str]:
+    """Regular files under a dir, sorted; raises OSError when the dir cannot be listed."""
+    with os.scandir(directory) as entries:
+        listed = sorted(entries, key=lambda e: e.name)
+    for entry in listed:
+        if entry.is_file(follow_symlinks=False):
+            yield entry.path
+        elif recurse and entry.is_dir(follow_symlinks=False):
+            yield from iter_log_files(entry.path, recurse)
+
+
+def read_logs(path: str, recurse: bool = False) -> tuple[list[dict], list[dict]]:
+    """(records, ignored) for a log file or every plot log in a dir. Raises OSError."""
+    if not os.path.isdir(path):
+        return [log_record(path, parse_log_file(path))], []
+    records, ignored = [], []
+    for file_path in iter_log_files(path, recurse):
+        if is_plot_log(file_path):
+            records.append(log_record(file_path, parse_log_file(file_path)))
+        else:
+            ignored.append({"path": file_path, "reason": "not a plot log"})
+    return records, ignored

@@ -1,1 +1,0 @@
-"""plotfleet's live dashboard: the fleet status, refreshed over one SSH session per host."""

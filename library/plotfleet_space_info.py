@@ -1,0 +1,370 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: plotfleet_space_info
+short_description: Report the free space, plots and incoming transfers of a harvester's archive dirs
+description:
+  - Reads the archive dirs of a harvester from the file written by the C(harvester) role
+    (or from O(archive_dirs)) and reports, for each dir, the rsync module serving it, its free,
+    total and used bytes, the complete C(*.plot) files in it and the plots still arriving.
+  - Plots arriving are recognised by the names rsync and the plotters write before the final
+    rename (C(.<name>.plot.XXXXXX), files in C(.rsync-partial) and the other configured
+    incoming subdirs, C(<name>.plot.tmp), C(<name>.plot.2.tmp)).
+  - The device number of each dir lets a planner see that two dirs share one disk; the host
+    totals count each device once.
+  - A dir that is missing or unreadable is reported with its RV(archive_dirs[].error) and a
+    warning, so one failed disk never hides the others. Only a bad config fails the module.
+  - Read-only; safe to run as often as wanted.
+version_added: "0.1.0"
+options:
+  config:
+    description:
+      - Path of the harvester configuration written by the C(harvester) role.
+      - Ignored when O(archive_dirs) is given.
+    type: path
+    default: /etc/plotfleet/harvester.yml
+  archive_dirs:
+    description:
+      - The archive dirs to report, instead of those in O(config).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description:
+          - Absolute path of the archive dir.
+        type: path
+        required: true
+      rsync_module:
+        description:
+          - Name of the rsync daemon module serving the dir, reported as given.
+        type: str
+      max_connections:
+        description:
+          - The module's limit of simultaneous transfers, reported as given.
+        type: int
+      mount:
+        description:
+          - The dir must be a mount point (a disk of its own); when it is not, it is reported with an
+            RV(archive_dirs[].error) saying C(not mounted?) and archive planning sends nothing there.
+            A missing dir is reported the same way whatever this says. C(roles/harvester) writes it
+            for every dir (default true).
+        type: bool
+        default: false
+  replace_rules:
+    description:
+      - The operator's replace rules (C(plotfleet_replace_rules), see C(plotfleet_replace)); with
+        them, each dir reports RV(archive_dirs[].replaceable). A bad rule fails the module naming it.
+    type: list
+    elements: dict
+    default: []
+  replot_target:
+    description:
+      - The replot target format (C(plotfleet_replot_target)); its plots are never replaceable.
+    type: str
+    choices: [v1, v2]
+    default: v2
+  replace_order:
+    description:
+      - The order replaceable plots go in (C(plotfleet_replace_order)), keys from C(format),
+        C(compression), C(k), C(age), C(size); default C(format, compression, k, age).
+    type: list
+    elements: str
+  replace_max_per_run:
+    description:
+      - The most plots deleted on this harvester per archive run (C(plotfleet_replace_max_per_run));
+        reported in RV(replace) for the planner, and no more candidates than that are listed.
+    type: int
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+author:
+  - plotfleet developers
+"""
+
+EXAMPLES = r"""
+- name: Space in every archive dir of the harvesters
+  plotfleet_space_info:
+  register: harvester_space
+
+- name: Space in two dirs, without the role's config
+  plotfleet_space_info:
+    archive_dirs:
+      - path: /mnt/hdd01
+        rsync_module: plots-hdd01
+      - path: /mnt/hdd02
+
+# Ad hoc, across the fleet:
+#   ansible harvesters -m plotfleet_space_info
+"""
+
+RETURN = r"""
+archive_dirs:
+  description: One entry per archive dir, in config order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The archive dir.
+      type: str
+      sample: /mnt/hdd01
+    rsync_module:
+      description: The rsync daemon module writing into the dir; null when none is configured.
+      type: str
+      sample: plots-hdd01
+    max_connections:
+      description: The rsync module's limit of simultaneous transfers; null when not configured.
+      type: int
+      sample: 1
+    error:
+      description: Why the dir could not be read (missing, not a dir, permission); null when it was read.
+      type: str
+      sample: null
+    device:
+      description: The dir's device number (C(st_dev)); dirs with the same value share one disk.
+      type: int
+      sample: 2097
+    mount_point:
+      description: The mount point holding the dir.
+      type: str
+      sample: /mnt/hdd01
+    free_bytes:
+      description: Bytes an unprivileged writer (rsync) can still write.
+      type: int
+      sample: 6917529027641
+    total_bytes:
+      description: Size of the filesystem.
+      type: int
+      sample: 17592186044416
+    used_bytes:
+      description: RV(archive_dirs[].total_bytes) minus RV(archive_dirs[].free_bytes).
+      type: int
+      sample: 10674656016775
+    plots:
+      description: Number of complete C(*.plot) files directly in the dir.
+      type: int
+      sample: 98
+    plot_bytes:
+      description: Total size of those plots.
+      type: int
+      sample: 10674656016775
+    plots_by_k:
+      description:
+        - Number of complete plots by k size (keys are strings).
+        - Plots with non-standard names are not counted here.
+      type: dict
+      sample: {"32": 98}
+    incoming:
+      description: Plots being received, by name.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The file's name, relative to the archive dir.
+          type: str
+          sample: .plot-k32-2024-05-01-10-11-ce02945384...e9b7c4.plot.Xb3kQz
+        final_name:
+          description: The name the plot will have when complete.
+          type: str
+          sample: plot-k32-2024-05-01-10-11-ce02945384...e9b7c4.plot
+        size_bytes:
+          description: Bytes received so far.
+          type: int
+          sample: 53687091200
+        kind:
+          description:
+            - C(rsync-temp) (rsync's temporary name), C(rsync-partial) (kept in a partial dir)
+              or C(plotter-temp) (a plotter writing in place).
+          type: str
+          sample: rsync-temp
+        k:
+          description: The plot's k size from its name; null when the name is not standard.
+          type: int
+          sample: 32
+        expected_bytes:
+          description: An upper bound of the complete plot's size.
+          type: int
+          sample: 108877420954
+    incoming_bytes:
+      description: Bytes received so far by all incoming plots.
+      type: int
+      sample: 53687091200
+    reservation:
+      description:
+        - The room held for one incoming plot after replaceable plots were deleted for it
+          (C(plotfleet_replace)); null when none. C(arrived) says the plot is in the dir now.
+      type: dict
+      sample: {"plot": "plot-k28-3f2a...e9.plot2", "size_bytes": 988454028, "plotter": "plotter01",
+               "deleted": [{"name": "plot-k32-2022-....plot", "size_bytes": 108837532834}], "arrived": false}
+    replaceable:
+      description:
+        - With O(replace_rules), the plots the rules let go in this dir, least valuable first
+          (C(candidates), as many as one arrival can need, each with name, size_bytes, kind, rule),
+          and their totals (C(plots), C(bytes)); null without rules.
+      type: dict
+      sample: {"plots": 120, "bytes": 13060503940080, "truncated": true,
+               "candidates": [{"name": "plot-k32-2022-....plot", "size_bytes": 108837532834, "kind": "v1 k32",
+                               "rule": "v1 below C7"}]}
+    free_after_incoming_bytes:
+      description: Free bytes left once every incoming plot is complete.
+      type: int
+      sample: 6862338697887
+host:
+  description: Totals over the host's archive dirs; space counts each device once.
+  returned: always
+  type: dict
+  contains:
+    dirs:
+      description: Number of archive dirs.
+      type: int
+      sample: 2
+    dirs_with_errors:
+      description: Number of archive dirs that could not be read.
+      type: int
+      sample: 0
+    devices:
+      description: Number of distinct devices holding the readable dirs.
+      type: int
+      sample: 2
+    free_bytes:
+      description: Free bytes over distinct devices.
+      type: int
+      sample: 6917529027641
+    total_bytes:
+      description: Size over distinct devices.
+      type: int
+      sample: 35184372088832
+    used_bytes:
+      description: Used bytes over distinct devices.
+      type: int
+      sample: 28266843061191
+    plots:
+      description: Complete plots in all dirs.
+      type: int
+      sample: 196
+    plot_bytes:
+      description: Size of the complete plots in all dirs.
+      type: int
+      sample: 21349312033550
+    incoming:
+      description: Plots being received in all dirs.
+      type: int
+      sample: 1
+    incoming_bytes:
+      description: Bytes received so far by all incoming plots.
+      type: int
+      sample: 53687091200
+replace:
+  description: The replace settings in force (target, order, max_per_run, rule names); null without rules.
+  returned: always
+  type: dict
+  sample: {"target": "v2", "order": ["format", "compression", "k", "age"], "max_per_run": 4, "rules": ["v1"]}
+rsync_port:
+  description: The port of the harvester's rsync daemon from the config; null when unknown.
+  returned: always
+  type: int
+  sample: 873
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
+    HarvesterConfig,
+    HarvesterConfigError,
+    inspect_harvester,
+    load_harvester_config,
+    parse_archive_dirs,
+)
+from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
+    ReplaceConfig,
+    ReplaceConfigError,
+    dir_replace_report,
+    parse_replace_config,
+)
+
+
+def config_from_params(module: AnsibleModule) -> HarvesterConfig:
+    """The archive dirs to report: the parameter when given, else the role's config file."""
+    if module.params["archive_dirs"] is not None:
+        problems: list[str] = []
+        dirs = parse_archive_dirs(module.params["archive_dirs"], problems)
+        if problems:
+            module.fail_json(msg=f"check archive_dirs: {'; '.join(problems)}", problems=problems)
+        return HarvesterConfig(tuple(dirs))
+    path = module.params["config"]
+    try:
+        return load_harvester_config(path)
+    except HarvesterConfigError as err:
+        module.fail_json(msg=f"load harvester config {path}: {err}", problems=err.problems)
+
+
+def replace_config_from_params(module: AnsibleModule) -> ReplaceConfig | None:
+    """The operator's replace rules, checked; None when there are none."""
+    params = module.params
+    try:
+        config = parse_replace_config(params["replace_rules"], params["replot_target"], params["replace_order"],
+                                      params["replace_max_per_run"],
+                                      names={"rules": "replace_rules", "target": "replot_target",
+                                             "order": "replace_order", "max_per_run": "replace_max_per_run"})
+    except ReplaceConfigError as err:
+        module.fail_json(msg=f"check the replace rules: {err}", problems=err.problems)
+    return config if config.rules else None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "config": {"type": "path", "default": "/etc/plotfleet/harvester.yml"},
+            "archive_dirs": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "rsync_module": {"type": "str"},
+                    "max_connections": {"type": "int"},
+                    "mount": {"type": "bool", "default": False},
+                },
+            },
+            "replace_rules": {"type": "list", "elements": "dict", "default": []},
+            "replot_target": {"type": "str", "choices": ["v1", "v2"], "default": "v2"},
+            "replace_order": {"type": "list", "elements": "str"},
+            "replace_max_per_run": {"type": "int"},
+        },
+        supports_check_mode=True,
+    )
+    config = config_from_params(module)
+    replace = replace_config_from_params(module)
+    reports, host = inspect_harvester(config)
+    for report in reports:
+        if report.error:
+            module.warn(f"archive dir {report.path}: {report.error}")
+    module.exit_json(
+        changed=False,
+        archive_dirs=[with_replace(report.as_dict(), replace) for report in reports],
+        host=host,
+        rsync_port=config.rsync_port,
+        replace=replace.as_dict() if replace else None,
+    )
+
+
+def with_replace(entry: dict, replace: ReplaceConfig | None) -> dict:
+    """A dir's report with its reservation and replaceable plots (a readable dir only)."""
+    entry.update(reservation=None, replaceable=None)
+    if not entry.get("error"):
+        try:
+            entry.update(dir_replace_report(entry["path"], replace))
+        except OSError as err:
+            entry["error"] = f"cannot read {entry['path']} for replaceable plots: {err.strerror or err}"
+    return entry
+
+
+if __name__ == "__main__":
+    main()
