@@ -131,3 +131,56 @@ def test_phases_seen_while_the_log_grows(name: str, phases: list[tuple[int, int]
     for phase in phases:
         assert Phase(*phase) in seen, (phase, seen)
     assert seen == sorted(seen)
+
+
+# --- published real logs (read at test time from the shared dir; values from its EXPECTED.md) ----
+
+def _reference(name: str):
+    from phase_milestones import REFERENCE_GPU_LOGS
+
+    if not REFERENCE_GPU_LOGS.is_dir():
+        pytest.skip(f"reference logs not found beside the clone: {REFERENCE_GPU_LOGS}")
+    return parse_log_file(str(REFERENCE_GPU_LOGS / name))
+
+
+def test_reference_diskplot_2_0_complete():
+    info = _reference("bladebit-diskplot-2.0dev-c0-complete.plot.log")
+    assert (info.plotter, info.mode, info.k, info.compression) == ("bladebit", "diskplot", 32, 0)
+    assert info.plot_id == "8f781fecff9d78b83b7116580af550b62530a623750738a19dcea498a7a73010"
+    assert info.plot_name == "plot-k32-2022-05-04-00-44-" + info.plot_id
+    assert (info.plot_number, info.plots_planned, info.threads, info.buckets) == (1, 1, 64, 256)
+    assert info.phase_seconds == {1: 526.48, 2: 100.36, 3: 562.95}
+    assert info.total_seconds == 1189.79 and info.completed
+
+
+def test_reference_cudaplot_c1_plot_48():
+    info = _reference("bladebit_cuda-3.0.0a4.3-c1-plot48-partial.plot.log")
+    assert info.plot_id == "552902f432b15e12882744c0a931367c804b2fa172e7958434a7a3392f4f6f67"
+    assert (info.k, info.compression, info.plot_number, info.plots_planned) == (32, 1, 48, 999999)
+    assert info.dst_dir == "/home/mnt/pw"
+    assert info.phase_seconds == {1: 68.0, 2: 8.66} and info.total_seconds is None
+    assert info.phase.major == 3 and not info.completed
+
+
+def test_reference_cudaplot_c7_plot_14_of_90():
+    info = _reference("bladebit_cuda-3.1.0-c7-disk128-plot14of90-partial.plot.log")
+    assert info.plot_id == "a87ce0887756f8dcda26bb50dd57fc1928ce6dba1e6d6c7522b873a3ffe5912a"
+    assert (info.k, info.compression, info.plot_number, info.plots_planned) == (32, 7, 14, 90)
+    assert info.plot_name.startswith("plot-k32-c07-2023-12-28-09-40-")
+    assert info.dst_dir == "Q:\\NFT"  # where bladebit writes the .plot.tmp
+    assert info.phase_seconds == {1: 2132.26, 2: 77.28} and info.phase.major == 3
+
+
+def test_reference_cudaplot_c3_header():
+    info = _reference("bladebit_cuda-3.1.0-c3-disk128-header-partial.plot.log")
+    assert (info.version, info.mode, info.compression, info.threads, info.plots_planned) == (
+        "3.1.0", "cudaplot", 3, 14, 1)
+    assert info.plot_id is None and info.phase == Phase(0, 1)
+
+
+def test_reference_cudaplot_tail_done():
+    info = _reference("bladebit_cuda-3.0.0a3-c0-tail.plot.log")
+    assert info.plot_id == "3d6a764cd3ba1be7fd28215e6db12e8850b43ea92af0d836dae94771a5a25e13"
+    assert (info.k, info.compression) == (32, 0)
+    assert info.phase_seconds == {3: 86.85} and info.total_seconds == 205.53 and info.copy_seconds == 5.74
+    assert info.plot_file == "D:/plot-k32-2023-03-13-18-40-" + info.plot_id + ".plot" and info.completed
