@@ -125,3 +125,13 @@ def test_madmax_stage_dir_and_gigahorse_tmp3_are_job_dirs(tmp_path):
     assert temp_files(job_dirs(args), PLOT_ID) == [str(staged)]
     gigahorse = parse_command(["cuda_plot_k32", "-t", "/t1/", "-2", "/t2/", "-3", "/t3/", "-d", "/d0/"], "/")
     assert job_dirs(gigahorse) == ["/t1", "/t2", "/t3", "/d0"]
+
+
+def test_gigahorse_and_bladebit_cuda_jobs_are_found(tmp_path):
+    fake_process(tmp_path, 600, ["/opt/gigahorse/cuda_plot_k32", "-n", "-1", "-C", "7", "-t", "/ssd/", "-d", "/hdd/"])
+    fake_process(tmp_path, 601, ["./bladebit_cuda", "-z", "7", "-n", "90", "cudaplot", "--disk-128", "-t1", "/t/",
+                                 "/farm/"])
+    fake_process(tmp_path, 602, ["chia_plot_sink", "--", "/mnt/a/"])  # receives copies: no plot job
+    found = find_candidates(proc_root=str(tmp_path))
+    assert [(c.pid, c.args.plotter, c.args.compression) for c in found] == [(600, "gigahorse", 7),
+                                                                           (601, "bladebit", 7)]

@@ -38,7 +38,7 @@ except ImportError:  # reported by the modules with an install hint
     psutil = None
 
 # Bytes one of which every plotter's command line contains; anything else is skipped unparsed.
-COMMAND_HINTS = (b"plots\0create", b"chia_plot", b"bladebit", b"plotters\0", b"chia-plot2")
+COMMAND_HINTS = (b"plots\0create", b"chia_plot", b"cuda_plot", b"bladebit", b"plotters\0", b"chia-plot2")
 _PLOT_ID_IN_NAME = re.compile(r"-([0-9a-f]{64})\.plot")
 # Finished plots (v1 ``.plot``, v2 ``.plot2``): never a job's temp files, whatever their id.
 PLOT_SUFFIXES = (".plot", ".plot2")
