@@ -36,6 +36,7 @@ from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import ReplacePlanner, replace_lines
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome
 
 DEFAULT_MARGIN_BYTES = 1024**3
@@ -326,6 +327,9 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
         free_slots[plotter] = settings.limit(plotter) - len(sending)
 
     archived = _archived_names(harvesters)
+    # Replace on arrival (replace_plan.py): reserved plots first, room made only when none is left.
+    replacing = ReplacePlanner(plotters, harvesters, in_flight, archived)
+    queues = {plotter: replacing.reserved_first(queue) for plotter, queue in queues.items()}
     transfers: list[dict] = []
     waiting: list[dict] = []
     # Round robin over plotters, the one with the least dst room first, so no plotter takes
@@ -339,9 +343,11 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
             reason = _already_there(candidate, archived) or _hold_reason(candidate, free_slots[plotter], settings,
                                                                           in_flight)
             if reason is None:
-                slot, reason = _choose_slot(candidate, slots, given, settings)
+                slot, reason, replace_step = replacing.place(candidate, slots, given, settings, _choose_slot)
                 if slot is not None:
                     transfers.append(_transfer(candidate, slot, settings))
+                    if replace_step:
+                        transfers[-1]["replace"] = replace_step
                     free_slots[plotter] -= 1
                     slot.to_arrive_bytes += candidate.size_bytes
                     for other in slots:
@@ -365,7 +371,9 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
             for s in slots
         ],
     }
+    plan["reservations"] = replacing.reservations
     plan["summary"] = summary_lines(plan)
+    plan["summary"][-1:-1] = replace_lines(plan)
     return plan
 
 
