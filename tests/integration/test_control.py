@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from pathlib import Path
 
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.chia
 ID_LINE = re.compile(rb"^ID: ([0-9a-f]{64})", re.M)
 
 
-def started_with_id(jobs, tmp: Path, dst: Path, log: Path):
-    job = jobs.start(tmp, dst, log)
+def started_with_id(jobs, tmp: Path, dst: Path, log: Path, plot_id: str | None = None):
+    """A real job; with ``plot_id``, chia's own debug option (-i) makes the plot carry that id."""
+    job = jobs.start(tmp, dst, log, extra=("-i", plot_id) if plot_id else ())
     plot_id = wait_for(lambda: (m := ID_LINE.search(log.read_bytes())) and m.group(1).decode(), 60, f"id in {log}")
     wait_for(lambda: any(plot_id in p.name and p.stat().st_size for p in tmp.iterdir()), 60, "temp data on disk")
     return job, plot_id
@@ -82,20 +84,21 @@ def test_kill_removes_only_that_jobs_temp_files(plot_dirs, jobs):
 
 
 def test_prefix_must_match_exactly_one_job(plot_dirs, jobs):
-    _, first_id = started_with_id(jobs, plot_dirs.tmp[0], plot_dirs.dst[0], plot_dirs.logs / "1.log")
-    _, second_id = started_with_id(jobs, plot_dirs.tmp[1], plot_dirs.dst[0], plot_dirs.logs / "2.log")
+    # Two ids that share their first 8 characters, so the ambiguous case is met on every run.
+    shared = "5eed" + secrets.token_hex(2)
+    first_id, second_id = shared + secrets.token_hex(28), shared + secrets.token_hex(28)
+    _, seen_first = started_with_id(jobs, plot_dirs.tmp[0], plot_dirs.dst[0], plot_dirs.logs / "1.log", first_id)
+    _, seen_second = started_with_id(jobs, plot_dirs.tmp[1], plot_dirs.dst[0], plot_dirs.logs / "2.log", second_id)
+    assert (seen_first, seen_second) == (first_id, second_id)
 
     none = control(plot_dirs, plot_id="zz", state="suspended")
-    assert none["failed"] and "no plot job matches 'zz'" in none["msg"] and first_id in none["msg"]
+    assert none["failed"] and "no plot job matches 'zz'" in none["msg"] and first_id[:8] in none["msg"]
 
-    common = ""
-    for a, b in zip(first_id, second_id, strict=True):
-        if a != b:
-            break
-        common += a
-    if common:  # ids share a prefix: it must be refused, listing both
-        both = control(plot_dirs, plot_id=common, state="suspended")
-        assert both["failed"] and first_id in both["msg"] and second_id in both["msg"]
+    both = control(plot_dirs, plot_id=shared, state="suspended")
+    assert both["failed"] and "matches 2 jobs" in both["msg"]
+    assert first_id[:8] in both["msg"] and second_id[:8] in both["msg"]
+    one = control(plot_dirs, plot_id=first_id[:12], state="suspended")
+    assert one["changed"] and [j["plot_id"] for j in one["jobs"]] == [first_id]
     everything = control(plot_dirs, plot_id="", state="suspended")
     assert everything["failed"] and "must not be empty" in everything["msg"]
 
