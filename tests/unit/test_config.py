@@ -236,3 +236,12 @@ def test_config_error_lists_problems_one_per_line() -> None:
     ]
     assert error.problems == ["a: first", "b: second"]
     assert error.source == "/etc/plotfleet/plotfleet.yml"
+
+
+def test_a_plotman_archiving_section_is_said_to_be_unused_with_its_equivalent() -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model import plotman_archiving_notice
+
+    notice = plotman_archiving_notice(load_config(str(CONFIGS / "plotman-default.yaml")).archiving)
+    assert notice and "'local_rsync'" in notice and "read but not used" in notice and "archive.yml" in notice
+    assert "harvester_archive_dirs: [{path: /srv/farm}]" in notice
+    assert plotman_archiving_notice(parse_config({"directories": {"tmp": ["/t"]}}).archiving) is None

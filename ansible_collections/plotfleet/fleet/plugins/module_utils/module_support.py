@@ -10,11 +10,16 @@ from __future__ import annotations
 def load_config_or_fail(module, path: str):
     """The validated plotter config, or fail_json naming the file and every problem in it."""
     from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, load_config
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model import plotman_archiving_notice
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as err:
         module.fail_json(msg=f"load config: {err}", problems=getattr(err, "problems", [str(err)]))
+    notice = plotman_archiving_notice(config.archiving)
+    if notice:
+        module.warn(f"{path}: {notice}")
+    return config
 
 
 def require_psutil(module) -> None:

@@ -253,3 +253,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(item) for item in value]
     return value
+
+
+def plotman_archiving_notice(archiving: ArchivingConfig) -> str | None:
+    """What plotfleet does with a plotman ``archiving:`` section (target/env), in words: it is read
+    so that plotman.yaml loads, but plotfleet never runs plotman's transfer scripts; archive.yml
+    moves plots to the harvesters' rsync daemons. Names the equivalent settings, or None."""
+    plotman = archiving.plotman
+    if plotman is None:
+        return None
+    env = plotman.env
+    host, site_root = env.get("host"), env.get("site_root")
+    equivalent = [f"list {host} in the inventory's harvesters group" if host else
+                  "list each archive host in the inventory's harvesters group"]
+    if site_root:
+        module = f", rsync_module: {env['site']}" if env.get("site") else ""
+        equivalent.append(f"give it harvester_archive_dirs: [{{path: {site_root}{module}}}]")
+    if env.get("rsync_port"):
+        equivalent.append(f"harvester_rsync_port: {env['rsync_port']}")
+    if env.get("user"):
+        equivalent.append(f"archiving.rsync_user: {env['user']}")
+    return (f"archiving.target {plotman.target!r} (plotman's form) is read but not used: plotfleet moves "
+            "finished plots with playbooks/archive.yml to the harvesters' rsync daemons, planned for the "
+            f"whole fleet. The equivalent: {'; '.join(equivalent)}; then run playbooks/site.yml and archive.yml")

@@ -50,7 +50,6 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import U
 SECTIONS = ("version", "logging", "user_interface", "commands", "directories", "scheduling", "archiving", "plotting")
 # plotman ships these archiving targets; a config may name them without defining them.
 PLOTMAN_PRESET_TARGETS = ("local_rsync", "rsyncd")
-# They would make rsync write into the final file name, so a half-copied plot could be farmed.
 # plotman <= 0.4 put chia's options directly under plotting.
 LEGACY_CHIA_KEYS = ("k", "e", "n_threads", "n_buckets", "job_buffer")
 
