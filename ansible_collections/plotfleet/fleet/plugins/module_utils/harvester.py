@@ -32,6 +32,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
     parse_plot_name,
     plot_census,
 )
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import VerifySettings, parse_verify_settings
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import all_open_paths
 
 # Subdirs of an archive dir where rsync may keep files in flight: the conventional
@@ -73,6 +74,8 @@ class HarvesterConfig:
     # A partial file nobody wrote to for this long belongs to a transfer that died (the daemon
     # drops a transfer silent for its timeout): it takes space but no longer makes its disk busy.
     stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS
+    # How landed plots are verified (plotverify): chia plots check, the chia harvester to tell.
+    verify: VerifySettings = field(default_factory=VerifySettings)
 
 
 @dataclass(frozen=True)
@@ -212,9 +215,10 @@ def parse_harvester_config(data: Any) -> HarvesterConfig:
     stale = data.get("stale_incoming_seconds", DEFAULT_STALE_AFTER_SECONDS)
     if not (isinstance(stale, int) and not isinstance(stale, bool) and stale >= 60):
         problems.append(f"stale_incoming_seconds: must be an integer >= 60, got {stale!r}")
+    verify = parse_verify_settings(data.get("verify"), problems)
     if problems:
         raise HarvesterConfigError(problems)
-    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs), stale)
+    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs), stale, verify)
 
 
 def parse_archive_dirs(items: Any, problems: list[str], key: str = "archive_dirs") -> list[ArchiveDir]:
