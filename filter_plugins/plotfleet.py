@@ -23,6 +23,8 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
 )
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.metrics import render_metrics
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import (
     PrefixError,
     fleet_report,
@@ -51,6 +53,7 @@ class FilterModule:
         return {
             "plotfleet_fleet_report": fleet_report,
             "plotfleet_render_status": render_status,
+            "plotfleet_metrics": render_metrics,
             "plotfleet_pass_summary": pass_summary,
             "plotfleet_resolve_prefix": plotfleet_resolve_prefix,
             "plotfleet_space_report": plotfleet_space_report,
@@ -58,6 +61,8 @@ class FilterModule:
             "plotfleet_archive_plan": plan_archive,
             "plotfleet_fleet_archive_plan": fleet_archive_plan,
             "plotfleet_archive_outcomes": archive_outcomes,
+            "plotfleet_replace_problems": replace_problems,
+            "plotfleet_replace_outcomes": replace_outcomes,
             "plotfleet_analysis_problems": option_problems,
             "plotfleet_analysis_plots": fleet_plots,
             "plotfleet_analyze": analyze,
