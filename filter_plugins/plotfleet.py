@@ -23,8 +23,8 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
 )
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
-from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.metrics import render_metrics
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import (
     PrefixError,
     fleet_report,
