@@ -101,6 +101,9 @@ def test_a_v2_plot_lands_complete_in_dst(plot_dirs, spawned):
     assert plot.name == f"plot-k18-{plot_id}.plot2"
     assert 500_000 < plot.stat().st_size < 800_000  # k18 at strength 2: about 0.6 MB
     assert list(tmp.iterdir()) == [] and [p.name for p in dst.iterdir()] == [plot.name]
+    seen = run_module("plotfleet_jobs_info", {"config": str(plot_dirs.config)})
+    dst_state = next(d for d in seen["dst_dirs"] if d["path"] == str(dst))
+    assert [p["name"] for p in dst_state["plots"]] == [plot.name] and dst_state["plot_count"] == 1
     analysed = run_module("plotfleet_log_info", {"path": str(log)})["plots"][0]
     assert (analysed["plotter"], analysed["plot_id"], analysed["k"], analysed["completed"]) == (
         "chia_v2", plot_id, 18, True)
