@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import normalise_path
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import FINISHED_SUFFIXES
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import parse_command, parse_log_file
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import JobArgs, LogInfo, Phase
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import (
@@ -41,7 +42,7 @@ except ImportError:  # reported by the modules with an install hint
 COMMAND_HINTS = (b"plots\0create", b"chia_plot", b"cuda_plot", b"bladebit", b"plotters\0", b"chia-plot2")
 _PLOT_ID_IN_NAME = re.compile(r"-([0-9a-f]{64})\.plot")
 # Finished plots (v1 ``.plot``, v2 ``.plot2``): never a job's temp files, whatever their id.
-PLOT_SUFFIXES = (".plot", ".plot2")
+PLOT_SUFFIXES = FINISHED_SUFFIXES
 
 STATE_RUNNING = "running"
 STATE_SUSPENDED = "suspended"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes, kind_for_plotter
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import Phase
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
 
@@ -236,7 +236,8 @@ def decide(jobs: Sequence[RunningJob], free: Mapping[str, int | None], policy: P
 def new_plot_bytes(plotting) -> int:
     """Upper bound of the size of the plot the configured plotter would make now."""
     options = plotting.options
-    return expected_plot_bytes(getattr(options, "k", 32), getattr(options, "compression", None))
+    return expected_plot_bytes(kind_for_plotter(plotting.type, getattr(options, "k", 32),
+                                                getattr(options, "compression", None)))
 
 
 def policy_from_config(config) -> Policy:
@@ -272,7 +273,7 @@ def running_jobs(jobs: Sequence) -> list[RunningJob]:
             dst_dir=job.dst_dir,
             phase=job.phase,
             age_seconds=job.wall_seconds,
-            plot_bytes=expected_plot_bytes(job.k, job.args.compression),
+            plot_bytes=expected_plot_bytes(kind_for_plotter(job.args.plotter, job.k, job.args.compression)),
         )
         for job in jobs
     ]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import HostLock, normalise_path, start_detached
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import FINISHED_SUFFIXES
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import (
     command_lines,
     in_our_namespaces,
@@ -175,7 +176,7 @@ def parse_rsync_command(argv: Sequence[str]) -> tuple[str, str, dict] | None:
     positional, options = _split_argv(argv)
     if "--daemon" in options or "--server" in options:
         return None  # the harvester's side of a transfer, not a push
-    if len(positional) != 2 or not positional[0].endswith(".plot"):
+    if len(positional) != 2 or not positional[0].endswith(FINISHED_SUFFIXES):
         return None
     source, destination = positional
     match = _DAEMON_URL.match(destination) or _DAEMON_PAIR.match(destination)
