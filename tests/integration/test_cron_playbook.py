@@ -133,3 +133,17 @@ def test_bad_settings_fail_naming_the_variable(cron_vars: dict, tmp_path: Path, 
     assert proc.returncode != 0
     assert message in " ".join((proc.stdout + proc.stderr).split())
     assert not (tmp_path / "plotfleet_test").exists()
+
+
+def test_entries_drive_the_inventory_cron_yml_ran_with(cron_vars: dict, tmp_path: Path) -> None:
+    # `ansible-playbook -i inventory/myfleet playbooks/cron.yml` must install entries for myfleet,
+    # not for the ansible.cfg default (issue 11 §2).
+    fleet = tmp_path / "myfleet.yml"
+    fleet.write_text((ROOT / "inventory" / "local.yml").read_text())
+    settings = {key: value for key, value in cron_vars.items() if key != "controller_cron_inventory"}
+    proc = run_playbook("cron.yml", settings, inventory=str(fleet))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for line in entries(tmp_path / "plotfleet_test").values():
+        assert f" -i {fleet} " in line
+    install(settings, controller_cron_inventory="")  # explicitly none: ansible.cfg's
+    assert all(" -i " not in line for line in entries(tmp_path / "plotfleet_test").values())
