@@ -20,15 +20,65 @@ description:
     run. Module runs on one host are serialised with a lock, so two runs at the same moment
     never exceed the limit or send one plot twice.
   - Each transfer has its own log file under C(archiving.transfer_log_dir).
+  - The transfer is a runner process (C(python3 .../plotfleet-transfer-<hash>.pyz --to <url> ... --
+    <plots>)) that sends its plots one after another, then the next finished plots of O(pick_from)
+    within O(budget_bytes); its command line and its rsync's show every plot on its way and where
+    it goes, and killing it stops its rsync. Each plot leaves this host only when it is complete and
+    flushed on the harvester (O(flush)).
   - Fleet-wide planning (which plot to which harvester) is done by C(playbooks/archive.yml) with
     the C(plotfleet_archive_plan) filter; this module acts on one decision.
+  - While the operator has paused archiving on the plotter (the file C(paused-archiving) beside
+    the config, set by C(scripts/watch)), nothing starts and RV(msg) says who paused it and when.
 version_added: "0.1.0"
 options:
   source:
     description:
-      - Path of the finished plot on this host.
+      - Path of the finished plot on this host. One of O(source) and O(sources) is required.
     type: path
-    required: true
+  sources:
+    description:
+      - The finished plots this transfer sends first, one after another (the plan's allotment for
+        this transfer slot).
+    type: list
+    elements: path
+  pick_from:
+    description:
+      - Dst dirs from which the transfer takes the next finished plots, oldest first, once its
+        O(sources) are sent and while O(budget_bytes) lasts, so that one slot keeps moving plots
+        between two runs of C(archive.yml). A plot that another transfer carries is never taken.
+    type: list
+    elements: path
+    default: []
+  budget_bytes:
+    description:
+      - Bytes this transfer may write into the harvester dir in all (the room the fleet-wide plan
+        gave this slot). Without it, only O(sources) are sent.
+    type: int
+  batch_bytes:
+    description:
+      - Bytes of plots per rsync run: several small plots go through one connection, big ones one
+        by one.
+    type: int
+    default: 4294967296
+  flush:
+    description:
+      - How a plot is known to be flushed on the harvester before its source is removed.
+      - C(fsync) uses rsync C(--fsync) (rsync >= 3.2.4 on both ends).
+      - C(flush) sends without removing, then lists the plots through the dir's read-only flush
+        module (C(<module>-flush), roles/harvester), whose pre-xfer exec runs C(sync -f) on the dir
+        before the daemon answers; a source goes only when its name is listed at its full size.
+        For rsync older than 3.2.4 at either end (Debian 11 ships 3.2.3).
+      - C(auto) takes C(flush) when this plotter's rsync or O(harvester_rsync_version) is older than
+        3.2.4, C(fsync) when both are known to be newer, and otherwise tries C(--fsync) and falls back
+        to C(flush) when the harvester's rsync refuses it (before any data moves).
+    type: str
+    choices: [auto, fsync, flush]
+    default: auto
+  harvester_rsync_version:
+    description:
+      - The harvester's rsync version (as C(plotfleet_space_info) reports it, e.g. C(3.2.3)), for
+        O(flush=auto).
+    type: str
   host:
     description:
       - Address of the harvester's rsync daemon, as this plotter reaches it.
@@ -124,6 +174,11 @@ started:
   returned: always
   type: bool
   sample: true
+paused:
+  description: Set (true) when nothing was sent because the operator paused archiving on this plotter.
+  returned: when paused
+  type: bool
+  sample: true
 msg:
   description: What happened, or why nothing was started.
   returned: always
@@ -145,11 +200,29 @@ size_bytes:
   type: int
   sample: 108836000000
 cmd:
-  description: The rsync command (run, or to be run in check mode).
+  description: The transfer runner's command (run, or to be run in check mode).
   returned: always
   type: list
   elements: str
-  sample: ["/usr/bin/rsync", "--times", "--whole-file", "--preallocate", "--remove-source-files"]
+  sample: ["/usr/bin/python3", "/var/log/plotfleet/transfers/.runner/plotfleet-transfer-0123456789ab.pyz", "--to",
+           "rsync://plotfleet@10.0.0.5:873/plots-hdd01/", "--", "/mnt/dst/00/plot-k32-....plot"]
+rsync_cmd:
+  description: The first rsync command the runner runs.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/bin/rsync", "--times", "--whole-file", "--preallocate", "--fsync", "--remove-source-files"]
+route:
+  description: C(fsync), C(flush), or C(auto) (tries C(--fsync), falls back to the flush module).
+  returned: always
+  type: str
+  sample: fsync
+sources:
+  description: The plots the transfer sends first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/mnt/dst/00/plot-k32-....plot"]
 log_file:
   description: The transfer's log file (rsync's log and its output).
   returned: when a transfer was started
@@ -200,13 +273,21 @@ stderr:
 """
 
 import os
+import subprocess
+import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason, read_pause
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfer_runner import (
+    DEFAULT_BATCH_BYTES,
+    install_runner,
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     archive_lock,
+    choose_route,
     daemon_url,
     daemon_was_busy,
     explain_failure,
@@ -214,6 +295,8 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     finish_rsync,
     password_file_problem,
     rsync_command,
+    rsync_version,
+    runner_command,
     source_problem,
     start_refusal,
     start_rsync,
@@ -225,7 +308,13 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "source": {"type": "path", "required": True},
+            "source": {"type": "path"},
+            "sources": {"type": "list", "elements": "path"},
+            "pick_from": {"type": "list", "elements": "path", "default": []},
+            "budget_bytes": {"type": "int"},
+            "batch_bytes": {"type": "int", "default": DEFAULT_BATCH_BYTES},
+            "flush": {"type": "str", "choices": ["auto", "fsync", "flush"], "default": "auto"},
+            "harvester_rsync_version": {"type": "str"},
             "host": {"type": "str", "required": True},
             "port": {"type": "int", "default": 873},
             "module": {"type": "str", "required": True},
@@ -237,20 +326,28 @@ def main() -> None:
             "timeout": {"type": "int", "default": 300},
             "config": {"type": "path", "default": "/etc/plotfleet/plotfleet.yml"},
         },
+        mutually_exclusive=[("source", "sources")],
+        required_one_of=[("source", "sources")],
         supports_check_mode=True,
     )
     params = module.params
     require_psutil(module)
     archiving = load_config_or_fail(module, params["config"]).archiving
-    source = os.path.abspath(params["source"])
+    sources = [os.path.abspath(path) for path in (params["sources"] or [params["source"]])]
+    source = sources[0]
     user = params["user"] or archiving.rsync_user
     password_file = params["password_file"] or archiving.rsync_password_file
     bwlimit = archiving.bwlimit if params["bwlimit"] is None else params["bwlimit"]
     destination = daemon_url(params["host"], params["port"], params["module"], user)
-    what = f"archive {os.path.basename(source)} to {params['host']}::{params['module']}"
+    names = os.path.basename(source) + (f" and {len(sources) - 1} more" if len(sources) > 1 else "")
+    what = f"archive {names} to {params['host']}::{params['module']}"
     context = {"host": params["host"], "port": params["port"], "module": params["module"], "user": user,
                "password_file": password_file, "temp_dir": params["temp_dir"]}
-    result = {"source": source, "destination": destination, "started": False}
+    result = {"source": source, "sources": sources, "destination": destination, "started": False}
+    paused = read_pause(params["config"], "archiving")
+    if paused:  # the operator's pause (scripts/watch, or the file by hand) wins over the plan
+        module.exit_json(changed=False, paused=True, msg=f"{what}: not sent, {pause_reason(paused, 'archiving')}",
+                         **result)
 
     def fail(reason: str, **evidence) -> None:
         module.fail_json(msg=f"{what}: {reason}", **result, **evidence)
@@ -258,7 +355,8 @@ def main() -> None:
     rsync = module.get_bin_path("rsync")
     if not rsync:
         fail("rsync is not installed on this plotter (the plotter role installs it: plotter_install_rsync)")
-    problem = source_problem(source) or password_file_problem(password_file)
+    problem = next(filter(None, (source_problem(path) for path in sources)), None) or password_file_problem(
+        password_file)
     if problem:
         fail(problem)
     if unsafe_args(archiving.rsync_extra_args):
@@ -266,15 +364,31 @@ def main() -> None:
              "write into the final name; remove it")
     if params["timeout"] < 1:
         fail(f"timeout must be >= 1 second, got {params['timeout']}")
-    result["size_bytes"] = os.path.getsize(source)
+    if params["batch_bytes"] < 1 or (params["budget_bytes"] is not None and params["budget_bytes"] < 0):
+        fail(f"batch_bytes must be >= 1 and budget_bytes >= 0, got {params['batch_bytes']} and "
+             f"{params['budget_bytes']}")
+    route = choose_route(params["flush"], _local_rsync_version(rsync), rsync_version(
+        f"version {params['harvester_rsync_version']}" if params["harvester_rsync_version"] else ""))
+    result.update(route=route, size_bytes=sum(os.path.getsize(path) for path in sources))
     log_file = transfer_log_path(archiving.transfer_log_dir, source, time.time())
-    result["cmd"] = rsync_command(rsync, source, destination, password_file=password_file, log_file=log_file,
-                                  timeout=params["timeout"], bwlimit=bwlimit, temp_dir=params["temp_dir"],
-                                  extra_args=archiving.rsync_extra_args)
+    result["rsync_cmd"] = rsync_command(rsync, sources, destination, password_file=password_file, log_file=log_file,
+                                        timeout=params["timeout"], bwlimit=bwlimit, temp_dir=params["temp_dir"],
+                                        extra_args=archiving.rsync_extra_args,
+                                        route="flush" if route == "flush" else "fsync")
+    runner = os.path.join(archiving.transfer_log_dir, ".runner", "plotfleet-transfer-<hash>.pyz")
 
+    def command(script: str) -> list:
+        return runner_command(
+            sys.executable, script, sources, destination, route=route, log_file=log_file,
+            lock_file=archive_lock(archiving.transfer_log_dir).path, rsync=rsync, password_file=password_file,
+            timeout=params["timeout"], bwlimit=bwlimit, temp_dir=params["temp_dir"],
+            extra_args=archiving.rsync_extra_args, budget_bytes=params["budget_bytes"],
+            batch_bytes=params["batch_bytes"], pick_from=params["pick_from"])
+
+    result["cmd"] = command(runner)
     if module.check_mode:
         running = find_transfers()
-        refusal = start_refusal(source, running, archiving.parallel_transfers)
+        refusal = start_refusal(sources, running, archiving.parallel_transfers)
         result["running"] = [t.as_dict() for t in running]
         module.exit_json(changed=refusal is None, started=refusal is None,
                          msg=refusal or f"would run: {' '.join(result['cmd'])}",
@@ -283,23 +397,26 @@ def main() -> None:
     # Only the decision and the start are serialised: a concurrent run must see this transfer in
     # the process table before it decides, but need not wait for it to end.
     try:
+        result["cmd"] = command(install_runner(archiving.transfer_log_dir))
         with archive_lock(archiving.transfer_log_dir):
             running = find_transfers()
             result["running"] = [t.as_dict() for t in running]
-            refusal = start_refusal(source, running, archiving.parallel_transfers)
+            refusal = start_refusal(sources, running, archiving.parallel_transfers)
             if refusal:
                 module.exit_json(changed=False, msg=refusal, **result)
-            if not os.path.exists(source):  # another run sent it while we waited for the lock
+            if not any(os.path.exists(path) for path in sources):  # another run sent them while we waited
                 module.exit_json(changed=False, msg=f"{source} is gone: already archived by another run", **result)
             started = time.monotonic()
-            proc = start_rsync(result["cmd"], log_file, capture_stderr=params["wait"])
+            proc = start_rsync(result["cmd"], log_file, capture_stderr=False)
     except OSError as err:
-        fail(f"cannot start rsync: {err.strerror or err} ({getattr(err, 'filename', None) or 'transfer log dir'})")
+        where = getattr(err, "filename", None) or "transfer log dir"
+        fail(f"cannot start the transfer: {err.strerror or err} ({where})")
     outcome = finish_rsync(proc, log_file, started, wait=params["wait"])
 
-    result.update(started=True, pid=outcome.pid, log_file=log_file, completed=outcome.rc == 0)
+    left = [path for path in sources if os.path.exists(path)]
+    result.update(started=True, pid=outcome.pid, log_file=log_file, completed=outcome.rc == 0 and not left)
     if outcome.rc is None:
-        module.exit_json(changed=True, msg=f"started rsync pid {outcome.pid}: {source} -> {destination}", **result)
+        module.exit_json(changed=True, msg=f"started transfer pid {outcome.pid}: {names} -> {destination}", **result)
     result.update(rc=outcome.rc, seconds=round(outcome.seconds, 3))
     if outcome.rc != 0 and daemon_was_busy(outcome.stderr):
         result.update(started=False, busy=True, stderr=outcome.stderr)
@@ -307,13 +424,22 @@ def main() -> None:
                          "(its max connections are in use); the plot stays for the next run", **result)
     if outcome.rc != 0:
         result["stderr"] = outcome.stderr
-        exists = "the source is still complete in place" if os.path.exists(source) else "the source is gone"
+        exists = "the source is still complete in place" if source in left else "the source is gone"
         fail(f"{explain_failure(outcome.rc, outcome.stderr, **context)} ({exists}; log: {log_file})")
-    if os.path.exists(source):  # rsync skipped it: the harvester has a file of that name already
-        fail(f"{params['module']} on {params['host']} already has a file named {os.path.basename(source)}; "
-             "nothing was sent and the source is kept. Compare the two (sha256) and remove one copy by hand")
+    if left:  # rsync skipped them: the harvester has files of those names already
+        fail(f"{params['module']} on {params['host']} already has a file named "
+             f"{', '.join(os.path.basename(p) for p in left)}; nothing was sent for it and the source is kept. "
+             "Compare the two (sha256) and remove one copy by hand")
     result["bytes_per_second"] = round(result["size_bytes"] / max(outcome.seconds, 1e-6), 1)
-    module.exit_json(changed=True, msg=f"sent {source} to {destination} in {outcome.seconds:.1f} s", **result)
+    module.exit_json(changed=True, msg=f"sent {names} to {destination} in {outcome.seconds:.1f} s", **result)
+
+
+def _local_rsync_version(rsync: str) -> tuple | None:
+    try:
+        out = subprocess.run([rsync, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rsync_version(out)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ test's tmp dir) and killed at the end of the test if still running.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -87,6 +88,10 @@ class Fleet:
         self.write_config()
 
     @property
+    def flush_gate(self) -> Path:
+        return self.base / "hold-flush"
+
+    @property
     def config(self) -> Path:
         return self.base / "plotfleet.yml"
 
@@ -120,6 +125,12 @@ class Fleet:
                       f"auth users = {USER}", f"secrets file = {secrets}", "strict modes = yes",
                       "max connections = 2", f"lock file = {self.base / ('rsyncd-' + name + '.lock')}",
                       "dont compress = *"]
+            # The read-only flush module of the dir, as roles/harvester renders it; its pre-xfer exec
+            # waits while the test holds the gate file, so a test can see what happens before the flush.
+            lines += [f"[{name}-flush]", f"path = {path}", "read only = yes", "list = no",
+                      f"auth users = {USER}", f"secrets file = {secrets}", "strict modes = yes",
+                      f"pre-xfer exec = while [ -e {self.flush_gate} ]; do sleep 0.1; done; "
+                      f'sync -f "$RSYNC_MODULE_PATH" && echo "$RSYNC_REQUEST" >> {self.base / "flushed"}']
         conf = self.base / "rsyncd.conf"
         conf.write_text("\n".join(lines) + "\n")
         self.port = free_port()
@@ -140,22 +151,27 @@ class Fleet:
         self.mounts.append(path)
         return path
 
-    def archive(self, source: Path, module: str = "m0", check: bool = False, **args: object) -> dict:
-        params = {"source": str(source), "host": "127.0.0.1", "port": self.port, "module": module,
-                  "config": str(self.config), **args}
+    def archive(self, source: Path | None, module: str = "m0", check: bool = False, **args: object) -> dict:
+        params = {"host": "127.0.0.1", "port": self.port, "module": module, "config": str(self.config), **args}
+        if source is not None:
+            params["source"] = str(source)
         return run_module("plotfleet_archive", params, check=check)
 
     def transfers(self) -> list:
         return [t for t in find_transfers() if t.source.startswith(str(self.base))]
 
     def teardown(self) -> None:
-        for transfer in self.transfers():  # rsync clients our module runs started
-            os.kill(transfer.pid, signal.SIGKILL)
+        for transfer in self.transfers():  # runners and rsync clients our module runs started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(transfer.pid, signal.SIGKILL)
+        wait_for(lambda: not self.transfers(), 30, "the test's transfers to end")
         if self.daemon is not None:
             self.daemon.terminate()
             self.daemon.wait(timeout=30)
         for path in reversed(self.mounts):
-            subprocess.run(["umount", str(path)], check=False)
+            # The daemon's per-connection processes (chrooted into the dir) end just after their client.
+            wait_for(lambda p=path: subprocess.run(["umount", str(p)], check=False, capture_output=True).returncode
+                     == 0 or not os.path.ismount(p), 30, f"umount {path}")
 
 
 @pytest.fixture
@@ -196,7 +212,8 @@ def test_check_mode_says_what_would_run_and_starts_nothing(fleet: Fleet) -> None
     plot = fleet.new_plot()
     result = fleet.archive(plot, check=True, bwlimit=100)
     assert result["changed"] is True and result["msg"].startswith("would run: ")
-    assert "--remove-source-files" in result["cmd"] and "--bwlimit=100" in result["cmd"]
+    assert "--remove-source-files" in result["rsync_cmd"] and "--bwlimit=100" in result["rsync_cmd"]
+    assert result["cmd"][result["cmd"].index("--to") + 1] == result["destination"] and result["cmd"][-1] == str(plot)
     assert fleet.transfers() == [] and plot.exists() and files_in(fleet.modules["m0"]) == []
 
 
@@ -277,20 +294,20 @@ def test_two_runs_at_the_same_moment_send_the_plot_once(fleet: Fleet) -> None:
 
 def test_parallel_limit_is_respected(fleet: Fleet) -> None:
     first, second = fleet.new_plot(), fleet.new_plot()
-    assert fleet.archive(first, bwlimit=200)["started"] is True
-    result = fleet.archive(second, module="m1", bwlimit=200)
+    assert fleet.archive(first, bwlimit=50)["started"] is True  # still running after three module runs
+    result = fleet.archive(second, module="m1", bwlimit=50)
     assert result["changed"] is False and result["started"] is False
     assert result["msg"].startswith("1 transfer(s) already running (rsync pid ")
     assert result["msg"].endswith("archiving.parallel_transfers is 1")
     fleet.write_config(parallel_transfers=2)
-    assert fleet.archive(second, module="m1", bwlimit=200)["started"] is True
+    assert fleet.archive(second, module="m1", bwlimit=50)["started"] is True
     assert sorted(t.source for t in fleet.transfers()) == sorted([str(first), str(second)])
 
 
-def write_inventory(fleet: Fleet, extra_harvester: bool = True, parallel: int = 1) -> Path:
+def write_inventory(fleet: Fleet, extra_harvester: bool = True, parallel: int = 1, max_connections: int = 1) -> Path:
     harvester_conf = fleet.base / "harvester.yml"
     harvester_conf.write_text(json.dumps({
-        "archive_dirs": [{"path": str(path), "rsync_module": name, "max_connections": 2}
+        "archive_dirs": [{"path": str(path), "rsync_module": name, "max_connections": max_connections}
                          for name, path in fleet.modules.items() if name != "small"],
         "rsync": {"port": fleet.port},
     }))
@@ -344,3 +361,51 @@ def test_archive_playbook_in_check_mode_starts_nothing(fleet: Fleet) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"start: plotter1 {plot.name}" in run.stdout and "would run: " in run.stdout
     assert plot.exists() and fleet.transfers() == []
+
+
+# --- rsync older than 3.2.4: the flush module route ------------------------------------------------
+
+
+def test_old_rsync_route_keeps_the_source_until_the_flush_module_answered(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    digest = sha256(plot)
+    fleet.flush_gate.touch()  # the harvester's flush waits until the test lets it go
+    result = fleet.archive(plot, flush="flush")
+    assert result["started"] is True and result["route"] == "flush", result
+    assert "--fsync" not in result["rsync_cmd"] and "--remove-source-files" not in result["rsync_cmd"]
+    arrived = fleet.modules["m0"] / plot.name
+    wait_for(lambda: arrived.exists() and sha256(arrived) == digest, 30, "the complete plot under its final name")
+    # Complete on the harvester, but not yet known to be flushed: the source stays, and the process
+    # table still shows the transfer with its plot and destination.
+    (transfer,) = wait_for(fleet.transfers, 10, "the transfer in the process table")
+    assert transfer.source == str(plot) and transfer.module == "m0" and transfer.pid == result["pid"]
+    assert plot.exists() and not (fleet.base / "flushed").exists()
+    fleet.flush_gate.unlink()
+    wait_for(lambda: not plot.exists(), 30, "the source to go once the flush module answered")
+    assert (fleet.base / "flushed").read_text().startswith("m0-flush")
+    assert sha256(arrived) == digest
+    wait_for(lambda: not fleet.transfers(), 10, "the runner to end")
+    log = Path(result["log_file"]).read_text()
+    assert f"landed {arrived.stat().st_size} {plot}" in log
+
+
+def test_old_rsync_route_runner_killed_before_the_flush_leaves_a_duplicate_not_a_loss(fleet: Fleet) -> None:
+    plot = fleet.new_plot()
+    digest = sha256(plot)
+    fleet.flush_gate.touch()
+    result = fleet.archive(plot, flush="flush")
+    arrived = fleet.modules["m0"] / plot.name
+    wait_for(lambda: arrived.exists() and sha256(arrived) == digest, 30, "the complete plot under its final name")
+    os.kill(result["pid"], signal.SIGKILL)  # the runner, waiting for the flush module's answer
+    wait_for(lambda: not fleet.transfers(), 10, "the killed runner (and its rsync) to leave the process table")
+    fleet.flush_gate.unlink()
+    assert sha256(plot) == digest and sha256(arrived) == digest  # both copies whole: a duplicate the plan reports
+
+
+def test_old_rsync_route_with_wait_sends_several_plots_intact(fleet: Fleet) -> None:
+    plots = [fleet.new_plot() for _ in range(3)]
+    digests = {p.name: sha256(p) for p in plots}
+    result = fleet.archive(None, sources=[str(p) for p in plots], flush="flush", wait=True)
+    assert result.get("failed") is not True and result["completed"] is True, result
+    assert [p for p in plots if p.exists()] == []
+    assert {name: sha256(fleet.modules["m0"] / name) for name in digests} == digests

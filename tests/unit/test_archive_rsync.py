@@ -8,18 +8,27 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
+    SENT_PREFIX,
     Transfer,
+    choose_route,
     daemon_url,
     explain_failure,
     find_transfers,
+    flush_listing_command,
+    fsync_refused,
+    parse_listing,
     parse_rsync_command,
     password_file_problem,
     rsync_command,
+    rsync_version,
+    runner_command,
+    sent_names,
     source_problem,
     start_refusal,
 )
 
 PLOT = "/mnt/dst/plot-k32-2024-01-01-00-00-" + "a" * 64 + ".plot"
+PLOT2 = "/mnt/dst/plot-k32-2024-01-01-00-01-" + "b" * 64 + ".plot"
 
 
 def test_own_command_round_trips_through_the_parser() -> None:
@@ -28,8 +37,8 @@ def test_own_command_round_trips_through_the_parser() -> None:
                         bwlimit=1000, extra_args=["--partial-dir=.rsync-partial"])
     assert "--remove-source-files" in cmd and "--whole-file" in cmd and "--preallocate" in cmd
     assert not {"--inplace", "--append", "--partial"} & set(cmd)
-    source, destination, parts = parse_rsync_command(cmd)
-    assert source == PLOT
+    sources, destination, parts = parse_rsync_command(cmd)
+    assert sources == [PLOT]
     assert destination == "rsync://plotfleet@10.0.0.5:8873/plots-a/"
     assert (parts["user"], parts["host"], parts["port"], parts["module"]) == ("plotfleet", "10.0.0.5", 8873, "plots-a")
     assert parts["log_file"] == "/var/log/t.log"
@@ -49,6 +58,10 @@ def test_own_command_round_trips_through_the_parser() -> None:
         (["rsync", "--daemon", "--config=/etc/rsyncd.conf"], None),
         (["rsync", "--server", "-logDtpre.iLsfxCIvu", ".", "mod/"], None),
         (["/usr/bin/python3", PLOT, "h::mod/"], None),
+        # Several plots in one rsync: sent one after another.
+        (["rsync", PLOT, PLOT2, "h::mod/"], ("h", None, "mod")),
+        (["rsync", PLOT, "/mnt/dst/notes.txt", "h::mod/"], None),
+        (["rsync", "--list-only", "--include=/x.plot", "rsync://h:873/mod-flush/"], None),
     ],
 )
 def test_parse_rsync_command(argv: list[str], expected: tuple | None) -> None:
@@ -74,8 +87,8 @@ def test_find_transfers_reads_a_fake_proc_and_resolves_relative_sources(tmp_path
     assert transfer.log_file == str(tmp_path / "dst" / "t.log")
 
 
-def _transfer(pid: int, source: str) -> Transfer:
-    return Transfer(pid, source, "rsync://h:873/m/", "h", 873, "m", None, 1, None, None)
+def _transfer(pid: int, source: str, lane: int | None = None) -> Transfer:
+    return Transfer(pid, source, "rsync://h:873/m/", "h", 873, "m", None, 1, None, None, lane=lane)
 
 
 def test_start_refusal() -> None:
@@ -85,6 +98,10 @@ def test_start_refusal() -> None:
     assert start_refusal(PLOT, [_transfer(5, "/x.plot")], 1) == (
         "1 transfer(s) already running (rsync pid 5); archiving.parallel_transfers is 1")
     assert start_refusal(PLOT, [_transfer(5, "/x.plot")], 2) is None
+    # A runner carrying three plots is one transfer slot.
+    runner = [_transfer(5, "/x.plot", 5), _transfer(5, "/y.plot", 5), _transfer(9, "/z.plot", 5)]
+    assert start_refusal(PLOT, runner, 2) is None
+    assert start_refusal([PLOT2, "/y.plot"], runner, 2).startswith("/y.plot is already being transferred")
 
 
 def test_source_problems(tmp_path: Path) -> None:
@@ -128,3 +145,68 @@ def test_explain_failure(rc: int, stderr: str, expected: str) -> None:
     context = {"host": "127.0.0.1", "port": 8873, "module": "plots-a", "user": "u", "password_file": "/s",
                "temp_dir": None}
     assert explain_failure(rc, stderr, **context).startswith(expected)
+
+
+def test_runner_and_its_rsync_are_one_transfer_slot_and_its_budget_comes_from_its_log(tmp_path: Path) -> None:
+    (tmp_path / "dst").mkdir()
+    plots = [tmp_path / "dst" / os.path.basename(p) for p in (PLOT, PLOT2)]
+    for plot in plots:
+        plot.write_bytes(b"x" * 10)
+    gone = tmp_path / "gone.plot"
+    log = tmp_path / "runner.log"
+    log.write_text(f"2026/01/01 00:00:00 [40] sending\nlanded 1000 {gone}\n")
+    runner = runner_command("/usr/bin/python3", "/var/log/t/.runner/plotfleet-transfer-0123.pyz",
+                            [str(plots[0]), str(gone)], "rsync://u@h:873/m/", route="flush", log_file=str(log),
+                            lock_file="/l", rsync="/usr/bin/rsync", password_file=None, timeout=300,
+                            budget_bytes=5000, pick_from=[str(tmp_path / "dst")])
+    rsync = rsync_command("/usr/bin/rsync", [str(plots[1])], "rsync://u@h:873/m/", password_file=None,
+                          log_file=str(log), timeout=300, route="flush")
+    for pid, ppid, argv in ((40, 1, runner), (41, 40, rsync)):
+        (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / "proc" / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+        (tmp_path / "proc" / str(pid) / "stat").write_text(f"{pid} (x) S {ppid} 0 0")
+    transfers = find_transfers(str(tmp_path / "proc"))
+    # The plot that landed is no longer on its way; the one its rsync picked up belongs to the runner.
+    assert [(t.pid, t.source, t.lane, t.module) for t in transfers] == [
+        (40, str(plots[0]), 40, "m"), (41, str(plots[1]), 40, "m")]
+    assert transfers[0].budget_left_bytes == 4000
+    assert start_refusal("/other.plot", transfers, 2) is None  # one slot
+
+
+def test_flush_route_commands_and_listing() -> None:
+    cmd = rsync_command("/usr/bin/rsync", [PLOT, PLOT2], "rsync://u@h:873/m/", password_file="/p", log_file=None,
+                        timeout=60, route="flush")
+    assert "--fsync" not in cmd and "--remove-source-files" not in cmd and f"--out-format={SENT_PREFIX}%n" in cmd
+    assert cmd[-3:] == [PLOT, PLOT2, "rsync://u@h:873/m/"]
+    listing = flush_listing_command("/usr/bin/rsync", "rsync://u@h:873/m/", ["a.plot", "b.plot"], password_file="/p",
+                                    timeout=60)
+    assert listing[-4:] == ["--include=/a.plot", "--include=/b.plot", "--exclude=*", "rsync://u@h:873/m-flush/"]
+    assert "--list-only" in listing and "--password-file=/p" in listing
+    out = ("drwxr-xr-x          4,096 2026/12/02 12:43:14 .\n"
+           "-rw-r--r--  108,836,000,000 2026/12/02 12:42:16 a.plot\n-rw-r--r--  3 2026/12/02 12:43:14 b.plot\n")
+    assert parse_listing(out) == {"a.plot": 108836000000, "b.plot": 3}
+    assert sent_names(f"{SENT_PREFIX}a.plot\nother\n{SENT_PREFIX}b.plot\n") == ["a.plot", "b.plot"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "local", "remote", "route"),
+    [
+        ("auto", (3, 2, 7), (3, 2, 7), "fsync"),
+        ("auto", (3, 2, 7), (3, 2, 3), "flush"),
+        ("auto", (3, 2, 3), None, "flush"),
+        ("auto", (3, 2, 7), None, "auto"),
+        ("fsync", (3, 2, 3), (3, 2, 3), "fsync"),
+        ("flush", (3, 4, 0), (3, 4, 0), "flush"),
+    ],
+)
+def test_choose_route(setting: str, local: tuple | None, remote: tuple | None, route: str) -> None:
+    assert choose_route(setting, local, remote) == route
+
+
+def test_rsync_version_and_fsync_refusal() -> None:
+    assert rsync_version("rsync  version 3.2.3  protocol version 31\nCopyright") == (3, 2, 3)
+    assert rsync_version("rsync  version v3.2.7  protocol version 31") == (3, 2, 7)
+    assert rsync_version("version 3.2") == (3, 2, 0)
+    assert rsync_version("") is None
+    assert fsync_refused("rsync: on remote machine: --fsync: unknown option\nrsync error: syntax or usage error")
+    assert not fsync_refused("@ERROR: max connections (1) reached -- try again later")

@@ -17,7 +17,7 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +51,16 @@ _LONG_WITH_VALUE = frozenset((
     "--early-input", "--checksum-seed", "--copy-as",
 ))
 _SHORT_WITH_VALUE = frozenset("eTfBM")
+
+# A transfer runner's script name (see transfer_runner): how the process table shows it.
+RUNNER_NAME = "plotfleet-transfer"
+# A runner's log line for each plot that is complete and flushed on the harvester and gone here.
+LANDED_PREFIX = "landed "
+# rsync's --fsync (flush each received file before reporting it done) came with 3.2.4.
+FSYNC_MIN_VERSION = (3, 2, 4)
+# How a plot is known to be on the harvester's disk before its source goes: rsync --fsync, or a
+# listing through the dir's read-only flush module, whose pre-xfer exec flushes the disk first.
+ROUTES = ("auto", "fsync", "flush")
 
 # Unsafe for plots: they write into the final file name, so a half-copied plot could be farmed.
 UNSAFE_RSYNC_ARGS = ("--inplace", "--append", "--append-verify")
@@ -123,9 +133,18 @@ class Transfer:
     size_bytes: int | None
     started_at: str | None
     log_file: str | None
+    # The process that holds the harvester connection for this plot: a runner (see
+    # transfer_runner) sending plots one after another, or a bare rsync. One lane = one transfer
+    # slot, whatever number of plots it carries.
+    lane: int | None = None
+    # What the runner may still send to that dir beyond the plots it names (the plan's room budget
+    # minus what landed); None for a bare rsync.
+    budget_left_bytes: int | None = None
 
     def as_dict(self) -> dict:
         return {
+            "lane": self.lane if self.lane is not None else self.pid,
+            "budget_left_bytes": self.budget_left_bytes,
             "pid": self.pid,
             "source": self.source,
             "destination": self.destination,
@@ -165,20 +184,25 @@ def _split_argv(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return positional, options
 
 
-def parse_rsync_command(argv: Sequence[str]) -> tuple[str, str, dict] | None:
-    """(source plot, destination, parsed destination) of an rsync pushing one plot, else None.
+def parse_rsync_command(argv: Sequence[str]) -> tuple[list[str], str, dict] | None:
+    """(source plots, destination, parsed destination) of an rsync pushing plots, else None.
 
-    The parsed destination has ``user``, ``host``, ``port`` (int or None), ``module`` and the
-    options ``log_file`` and ``password_file``.
+    rsync sends several sources one after another; each is a plot on its way. The parsed
+    destination has ``user``, ``host``, ``port`` (int or None), ``module`` and the options
+    ``log_file`` and ``password_file``.
     """
     if not argv or os.path.basename(argv[0]) != "rsync":
         return None
     positional, options = _split_argv(argv)
-    if "--daemon" in options or "--server" in options:
-        return None  # the harvester's side of a transfer, not a push
-    if len(positional) != 2 or not positional[0].endswith(FINISHED_SUFFIXES):
+    if "--daemon" in options or "--server" in options or "--list-only" in options:
+        return None  # the harvester's side of a transfer, or a listing: not a push
+    if len(positional) < 2 or not all(source.endswith(FINISHED_SUFFIXES) for source in positional[:-1]):
         return None
-    source, destination = positional
+    parts = _parse_destination(positional[-1], options)
+    return (positional[:-1], positional[-1], parts) if parts else None
+
+
+def _parse_destination(destination: str, options: Mapping[str, str]) -> dict | None:
     match = _DAEMON_URL.match(destination) or _DAEMON_PAIR.match(destination)
     if not match:
         return None
@@ -188,7 +212,35 @@ def parse_rsync_command(argv: Sequence[str]) -> tuple[str, str, dict] | None:
     parts["host"] = parts["host"].strip("[]")
     parts["log_file"] = options.get("--log-file") or None
     parts["password_file"] = options.get("--password-file") or None
-    return source, destination, parts
+    return parts
+
+
+def parse_runner_command(argv: Sequence[str]) -> tuple[list[str], str, dict] | None:
+    """(plots it still has to send, destination, parsed destination) of a transfer runner.
+
+    A runner is ``<python> <dir>/plotfleet-transfer-<hash>.pyz --to <url> ... -- <plots>``; its
+    destination, log file and budget are in its command line, so it is recognised like an rsync.
+    """
+    script = next((arg for arg in argv[:2] if os.path.basename(arg).startswith(RUNNER_NAME)), None)
+    if script is None or "--" not in argv:
+        return None
+    split = argv.index("--")
+    options = _runner_options(argv[argv.index(script) + 1:split])
+    parts = _parse_destination(options.get("--to", ""), {"--log-file": options.get("--log-file", "")})
+    if parts is None:
+        return None
+    budget = options.get("--budget-bytes", "")
+    parts["budget_bytes"] = int(budget) if budget.isdigit() else None
+    return list(argv[split + 1:]), options["--to"], parts
+
+
+def _runner_options(args: Sequence[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    items = iter(args)
+    for arg in items:
+        name, has_value, value = arg.partition("=")
+        options[name] = value if has_value else next(items, "")
+    return options
 
 
 def find_transfers(proc_root: str = "/proc", cmdlines: Sequence[tuple[int, bytes]] | None = None) -> list[Transfer]:
@@ -200,29 +252,85 @@ def find_transfers(proc_root: str = "/proc", cmdlines: Sequence[tuple[int, bytes
     found: dict[str, Transfer] = {}
     if cmdlines is None:
         cmdlines = command_lines(proc_root, (b"rsync",))
+    runners = {}
     for pid, raw in cmdlines:
-        if b"rsync" not in raw or b".plot" not in raw or not in_our_namespaces(pid, proc_root):
+        if b"rsync" not in raw or not in_our_namespaces(pid, proc_root):
             continue
-        parsed = parse_rsync_command(split_argv(raw))
+        argv = split_argv(raw)
+        parsed = parse_runner_command(argv)
+        if parsed is not None:
+            runners[pid] = parsed
+        elif b".plot" in raw:
+            parsed = parse_rsync_command(argv)
         if parsed is None:
             continue
-        source, destination, parts = parsed
-        source = _absolute(source, f"{proc_root}/{pid}/cwd")
-        if source in found and found[source].pid < pid:
-            continue  # a forked helper; the first (lowest pid) process stands for the transfer
-        found[source] = Transfer(
-            pid=pid,
-            source=source,
-            destination=destination,
-            host=parts["host"],
-            port=parts["port"],
-            module=parts["module"],
-            user=parts["user"],
-            size_bytes=_size(source),
-            started_at=_started_at(pid),
-            log_file=_absolute(parts["log_file"], f"{proc_root}/{pid}/cwd") if parts["log_file"] else None,
-        )
-    return sorted(found.values(), key=lambda t: t.pid)
+        sources, destination, parts = parsed
+        cwd = f"{proc_root}/{pid}/cwd"
+        log_file = _absolute(parts["log_file"], cwd) if parts["log_file"] else None
+        budget = parts.get("budget_bytes")
+        budget_left = None if budget is None else max(budget - landed_bytes(log_file), 0)
+        lane = pid if pid in runners else _parent_runner(pid, proc_root, runners)
+        for source in sources:
+            source = _absolute(source, cwd)
+            if pid in runners and not os.path.exists(source):
+                continue  # a runner's plot that already landed (or went): no longer on its way
+            if source in found and found[source].pid < pid:
+                continue  # a forked helper, or a runner's rsync: the first (lowest pid) stands for the transfer
+            found[source] = Transfer(
+                pid=pid,
+                source=source,
+                destination=destination,
+                host=parts["host"],
+                port=parts["port"],
+                module=parts["module"],
+                user=parts["user"],
+                size_bytes=_size(source),
+                started_at=_started_at(pid),
+                log_file=log_file,
+                lane=lane,
+                budget_left_bytes=budget_left,
+            )
+    return sorted(found.values(), key=lambda t: (t.pid, t.source))
+
+
+def _parent_runner(pid: int, proc_root: str, runners: Mapping[int, object]) -> int:
+    """The runner that started this rsync, when there is one (its lane), else the rsync itself.
+    A runner with a plot list starts before its rsync, so its pid is known by the time the rsync is
+    seen, except across pid wrap-around; then the rsync stands for itself, as a bare one would."""
+    try:
+        with open(f"{proc_root}/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return pid
+    if ppid in runners:
+        return ppid
+    try:
+        with open(f"{proc_root}/{ppid}/cmdline", "rb") as handle:
+            return ppid if parse_runner_command(split_argv(handle.read())) else pid
+    except OSError:
+        return pid
+
+
+def landed_bytes(log_file: str | None) -> int:
+    """Bytes a runner has landed so far, from the ``landed <bytes> <path>`` lines of its log."""
+    total = 0
+    try:
+        with open(log_file or "", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(LANDED_PREFIX):
+                    size = line[len(LANDED_PREFIX):].split(" ", 1)[0]
+                    total += int(size) if size.isdigit() else 0
+    except OSError:
+        return 0
+    return total
+
+
+def lanes(transfers: Sequence[Transfer]) -> dict[int, list[Transfer]]:
+    """Transfers grouped by the process that holds their connection: one entry per transfer slot."""
+    grouped: dict[int, list[Transfer]] = {}
+    for transfer in transfers:
+        grouped.setdefault(transfer.lane if transfer.lane is not None else transfer.pid, []).append(transfer)
+    return grouped
 
 
 def _absolute(path: str, cwd_link: str) -> str:
@@ -262,7 +370,7 @@ def daemon_url(host: str, port: int, module: str, user: str | None) -> str:
 
 def rsync_command(
     rsync: str,
-    source: str,
+    source: str | Sequence[str],
     destination: str,
     *,
     password_file: str | None,
@@ -271,8 +379,9 @@ def rsync_command(
     bwlimit: int | None = None,
     temp_dir: str | None = None,
     extra_args: Sequence[str] = (),
+    route: str = "fsync",
 ) -> list[str]:
-    """The command that moves one plot.
+    """The command that moves one plot, or several one after another.
 
     rsync writes the plot under a temporary name and renames it only when complete; the source
     goes only after the receiver has the complete file (``--remove-source-files``), flushed to
@@ -281,9 +390,21 @@ def rsync_command(
     stays (``--ignore-existing``): that name may be the source itself (a dst dir that is also an
     archive dir) or a copy that needs a look. Plots do not delta or compress, so the whole file
     goes as is, preallocated so a full disk fails at once. Both ends need rsync >= 3.2.4.
+
+    On the ``flush`` route (an rsync older than 3.2.4 at either end) rsync neither flushes nor
+    removes anything; it prints the name of every file it sent, and the runner removes each source
+    only after the harvester's flush module has flushed the disk and listed the file at full size
+    (see ``flush_listing_command``).
     """
-    cmd = [rsync, "--times", "--whole-file", "--preallocate", "--fsync", "--ignore-existing",
-           "--remove-source-files", "--no-compress", f"--timeout={timeout}", f"--contimeout={timeout}"]
+    cmd = [rsync, "--times", "--whole-file", "--preallocate"]
+    if route == "flush":
+        cmd.append(f"--out-format={SENT_PREFIX}%n")
+    else:
+        cmd.append("--fsync")
+    cmd += ["--ignore-existing"]
+    if route != "flush":
+        cmd.append("--remove-source-files")
+    cmd += ["--no-compress", f"--timeout={timeout}", f"--contimeout={timeout}"]
     if password_file:
         cmd.append(f"--password-file={password_file}")
     if bwlimit:
@@ -293,8 +414,104 @@ def rsync_command(
     if log_file:
         cmd.append(f"--log-file={log_file}")
     cmd.extend(extra_args)
-    cmd.extend([source, destination])
+    cmd.extend([source] if isinstance(source, str) else source)
+    cmd.append(destination)
     return cmd
+
+
+# rsync's --out-format line for each file it sent on the flush route.
+SENT_PREFIX = "plotfleet-sent: "
+
+
+def flush_module(module: str) -> str:
+    """The read-only module of the same dir whose pre-xfer exec flushes the disk (roles/harvester)."""
+    return f"{module}{FLUSH_MODULE_SUFFIX}"
+
+
+FLUSH_MODULE_SUFFIX = "-flush"
+
+
+def flush_listing_command(rsync: str, destination: str, names: Sequence[str], *, password_file: str | None,
+                          timeout: int) -> list[str]:
+    """Lists ``names`` in the flush module of ``destination``'s dir. The daemon runs the module's
+    pre-xfer exec (``sync -f`` of the dir) and waits for it before it lists anything, and refuses
+    the request when the flush fails: a listing that answers means the files are on the disk."""
+    parts = _parse_destination(destination, {})
+    if parts is None:
+        raise ValueError(f"not an rsync daemon destination: {destination}")
+    flush_url = daemon_url(parts["host"], parts["port"] or 873, flush_module(parts["module"]), parts["user"])
+    cmd = [rsync, "--list-only", "--no-human-readable", f"--timeout={timeout}", f"--contimeout={timeout}"]
+    if password_file:
+        cmd.append(f"--password-file={password_file}")
+    # Anchored include rules: the daemon lists only these names (plot names hold no wildcards).
+    cmd += [f"--include=/{name}" for name in names] + ["--exclude=*", flush_url]
+    return cmd
+
+
+def parse_listing(text: str) -> dict[str, int]:
+    """name -> size of the regular files in ``rsync --list-only`` output."""
+    sizes = {}
+    for line in text.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) == 5 and fields[0].startswith("-"):
+            size = fields[1].replace(",", "").replace(".", "")
+            if size.isdigit():
+                sizes[fields[4]] = int(size)
+    return sizes
+
+
+def sent_names(text: str) -> list[str]:
+    """The files rsync says it sent (the flush route's ``--out-format``)."""
+    return [line[len(SENT_PREFIX):].strip() for line in text.splitlines() if line.startswith(SENT_PREFIX)]
+
+
+def rsync_version(text: str) -> tuple[int, ...] | None:
+    """(3, 2, 3) from ``rsync --version`` output ("rsync  version 3.2.3  protocol version 31")."""
+    match = re.search(r"version\s+v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def choose_route(setting: str, local: tuple[int, ...] | None, remote: tuple[int, ...] | None) -> str:
+    """``fsync`` or ``flush`` when known; ``auto`` when the harvester's rsync is unknown: the runner
+    then tries --fsync and, when the daemon refuses the option (before any data moves), the flush."""
+    if setting in ("fsync", "flush"):
+        return setting
+    if (local is not None and local < FSYNC_MIN_VERSION) or (remote is not None and remote < FSYNC_MIN_VERSION):
+        return "flush"
+    return "fsync" if local is not None and remote is not None else "auto"
+
+
+def fsync_refused(output: str) -> bool:
+    """rsync at one end does not know --fsync (older than 3.2.4): said before any file moves."""
+    return bool(_FSYNC_UNKNOWN.search(output or ""))
+
+
+_FSYNC_UNKNOWN = re.compile(r"--fsync: unknown option|unknown option.*fsync", re.I)
+
+
+def runner_command(python: str, script: str, files: Sequence[str], destination: str, *, route: str,
+                   log_file: str, lock_file: str, rsync: str, password_file: str | None, timeout: int,
+                   bwlimit: int | None = None, temp_dir: str | None = None, extra_args: Sequence[str] = (),
+                   budget_bytes: int | None = None, batch_bytes: int | None = None,
+                   pick_from: Sequence[str] = ()) -> list[str]:
+    """The runner's command line: the slot's destination, how it proves a plot flushed, its room
+    budget and the plots it sends first, all readable from the process table."""
+    cmd = [python, script, "--to", destination, "--route", route, "--log-file", log_file, "--lock", lock_file,
+           "--rsync", rsync, "--timeout", str(timeout)]
+    if password_file:
+        cmd += ["--password-file", password_file]
+    if bwlimit:
+        cmd += ["--bwlimit", str(bwlimit)]
+    if temp_dir:
+        cmd += ["--temp-dir", temp_dir]
+    cmd += [f"--rsync-arg={arg}" for arg in extra_args]
+    if budget_bytes is not None:
+        cmd += ["--budget-bytes", str(budget_bytes)]
+    if batch_bytes:
+        cmd += ["--batch-bytes", str(batch_bytes)]
+    for directory in pick_from:
+        cmd += ["--pick-from", directory]
+    return [*cmd, "--", *files]
 
 
 def unsafe_args(args: Sequence[str]) -> list[str]:
@@ -338,14 +555,18 @@ def password_file_problem(path: str, uid: int | None = None) -> str | None:
     return None
 
 
-def start_refusal(source: str, running: Sequence[Transfer], limit: int) -> str | None:
-    """Why a transfer of ``source`` must not start now, else None."""
+def start_refusal(source: str | Sequence[str], running: Sequence[Transfer], limit: int) -> str | None:
+    """Why a transfer of ``source`` (or of these plots) must not start now, else None. The limit
+    counts transfer slots (lanes), not the plots each one carries."""
+    sources = [source] if isinstance(source, str) else list(source)
     for transfer in running:
-        if transfer.source == source:
-            return f"{source} is already being transferred to {transfer.destination} (rsync pid {transfer.pid})"
-    if len(running) >= limit:
-        pids = ", ".join(str(t.pid) for t in running)
-        return (f"{len(running)} transfer(s) already running (rsync pid {pids}); "
+        if transfer.source in sources:
+            return (f"{transfer.source} is already being transferred to {transfer.destination} "
+                    f"(rsync pid {transfer.pid})")
+    busy = lanes(running)
+    if len(busy) >= limit:
+        pids = ", ".join(str(pid) for pid in sorted(busy))
+        return (f"{len(busy)} transfer(s) already running (rsync pid {pids}); "
                 f"archiving.parallel_transfers is {limit}")
     return None
 
@@ -410,6 +631,9 @@ def finish_rsync(proc: subprocess.Popen, log_file: str, started: float, wait: bo
     failure (auth, connection) is still reported; rc None means still running."""
     if wait:
         _, err = proc.communicate()
+        if err is None:  # its output went to the log
+            with open(log_file, encoding="utf-8", errors="replace") as log:
+                return Outcome(proc.pid, proc.returncode, log.read()[-4000:], time.monotonic() - started)
         stderr = err.decode("utf-8", "replace")
         with open(log_file, "a", encoding="utf-8") as log:
             log.write(stderr)
