@@ -1,10 +1,12 @@
 """scripts/fleet: bring a test fleet up by hand, use it, take it down.
 
     scripts/fleet up --plotters 2 --harvesters 2 [--tmpfs /srv/plotfleet/archive1=64M]
+                     [--release plotter2=bullseye]   # that host runs Debian 11 (scripts/rootfs)
     scripts/fleet inventory
     scripts/fleet run-controller -- ansible all -m ping
     scripts/fleet run-host plotter1 -- ps -ef
     scripts/fleet status
+    scripts/fleet stop-sshd plotter1 | start-sshd plotter1 | crash plotter1 | restart plotter1
     scripts/fleet down
     scripts/fleet clean        # delete leftover pf-* namespaces that no process uses
 
@@ -15,13 +17,14 @@ PIDs and start times of the processes `up` started, which is all `down` will eve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from fleet.harness import ROOT, Fleet, plan_hosts, remove_stale_fleets
+from fleet.harness import ROOT, Fleet, HostSpec, plan_hosts, remove_stale_fleets
 from fleet.procs import FleetError
 
 DEFAULT_DIR = ROOT / ".work" / "fleet"
@@ -53,13 +56,26 @@ def parse_tmpfs(specs: list[str]) -> dict[str, str]:
     return tmpfs
 
 
+def with_releases(hosts: list[HostSpec], specs: list[str]) -> list[HostSpec]:
+    releases = {}
+    for spec in specs:
+        name, sep, release = spec.partition("=")
+        if not sep or not release:
+            raise FleetError(f"--release {spec!r}: expected HOST=RELEASE, e.g. plotter2=bullseye")
+        releases[name] = release
+    unknown = set(releases) - {host.name for host in hosts}
+    if unknown:
+        raise FleetError(f"--release names hosts not in the fleet: {', '.join(sorted(unknown))}")
+    return [dataclasses.replace(host, release=releases.get(host.name)) for host in hosts]
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     if state_file(args).exists():
         if is_running(load(args)):
             raise FleetError(f"a fleet is already running from {args.dir}: `scripts/fleet down` first")
         load(args).down(check=False)
     started = time.monotonic()
-    hosts = plan_hosts(args.plotters, args.harvesters, parse_tmpfs(args.tmpfs))
+    hosts = with_releases(plan_hosts(args.plotters, args.harvesters, parse_tmpfs(args.tmpfs)), args.release)
     fleet = Fleet(hosts, args.dir, tie_to_process=False).up(timeout=args.timeout)
     fleet.detach()
     state_file(args).write_text(json.dumps(fleet.state(), indent=2) + "\n")
@@ -98,6 +114,16 @@ def command(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    fleet = load(args)
+    started = time.monotonic()
+    getattr(fleet, args.action.replace("-", "_"))(args.host)
+    # restart() starts new processes: the state must name them for `down`.
+    state_file(args).write_text(json.dumps(fleet.state(), indent=2) + "\n")
+    print(f"{args.action} {args.host}: done in {time.monotonic() - started:.2f}s", file=sys.stderr)
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     started = time.monotonic()
     fleet = load(args)
@@ -124,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--harvesters", type=int, default=2)
     up.add_argument("--tmpfs", action="append", default=[], metavar="PATH=SIZE",
                     help="tmpfs mount on every host, e.g. /srv/plotfleet/archive1=64M (repeatable)")
+    up.add_argument("--release", action="append", default=[], metavar="HOST=RELEASE",
+                    help="run HOST from a Debian release's rootfs, e.g. plotter2=bullseye (repeatable)")
     up.add_argument("--timeout", type=float, default=30, help="seconds to wait for sshd")
     up.set_defaults(run=cmd_up)
     sub.add_parser("inventory", help="print the inventory path").set_defaults(run=cmd_inventory)
@@ -135,6 +163,13 @@ def parser() -> argparse.ArgumentParser:
     host.add_argument("host")
     host.add_argument("command", nargs=argparse.REMAINDER)
     host.set_defaults(run=cmd_run_host)
+    for action, text in (("stop-sshd", "stop a host's sshd (its other processes keep running)"),
+                         ("start-sshd", "start a host's sshd again"),
+                         ("crash", "kill everything on a host at once"),
+                         ("restart", "boot a crashed host again")):
+        fault = sub.add_parser(action, help=text)
+        fault.add_argument("host")
+        fault.set_defaults(run=cmd_fault)
     sub.add_parser("down", help="tear the fleet down and check nothing is left").set_defaults(run=cmd_down)
     sub.add_parser("clean", help="remove leftover namespaces of dead fleets").set_defaults(run=cmd_clean)
     return main

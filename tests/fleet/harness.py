@@ -13,7 +13,9 @@ the machine's, or, for a host with a ``release`` (``HostSpec(..., release="bulls
 overlay of that Debian release's root filesystem (built by ``scripts/rootfs``, cached in
 /var/cache/plotfleet, never written: the overlay's upper dir is ``<workdir>/hosts/<name>/root``)
 with the project dir at its own path; such a host runs that release's sshd, and Ansible uses
-its /usr/bin/python3.
+its /usr/bin/python3. A ``<codename>-bare`` host (``release="trixie-bare"``) lacks psutil and
+PyYAML; its only apt source is the local repository scripts/rootfs builds (read-only at
+/srv/apt), so a test can let roles/plotter install them without the internet.
 
 A host survives its sshd: ``stop_sshd``/``start_sshd`` stop and start only the daemon,
 ``crash`` kills everything on the host and ``restart`` brings it back with the same name,
@@ -54,6 +56,10 @@ ROOTFS_SCRIPT = ROOT / "scripts" / "rootfs"
 RELEASE_PYTHON = "/usr/bin/python3"
 # Where a release host sees its sshd config, host key and authorized keys (<host dir>/sshd).
 RELEASE_SSHD_DIR = "/etc/ssh/fleet"
+# A bare release host's only apt source: the local repository, read-only (scripts/rootfs).
+BARE_APT_DIR = "/srv/apt"
+BARE_APT_SOURCES = ("# The test fleet's local repository (scripts/rootfs); no other source.\n"
+                    f"deb [trusted=yes] file:{BARE_APT_DIR} ./\n")
 HOSTINIT = Path(__file__).resolve().parent / "hostinit.py"
 LOCK_FILE = Path("/run/lock/plotfleet-fleet.lock")
 PREFIX = "pf-"
@@ -130,9 +136,18 @@ def check_environment() -> None:
 
 def rootfs_for(release: str) -> Path:
     """The cached root filesystem of ``release``; a FleetError says how to build it if missing."""
-    path = Path(run([str(ROOTFS_SCRIPT), "path", release]).strip())
+    return _built(release, "path", "root filesystem")
+
+
+def apt_repo_for(release: str) -> Path:
+    """The local apt repository for a bare release's hosts (``trixie-bare``)."""
+    return _built(release, "apt-path", "local apt repository")
+
+
+def _built(release: str, query: str, what: str) -> Path:
+    path = Path(run([str(ROOTFS_SCRIPT), query, release]).strip())
     if not path.is_dir():
-        raise FleetError(f"no {release} root filesystem at {path}: build it with "
+        raise FleetError(f"no {release} {what} at {path}: build it with "
                          f"`scripts/setup --rootfs` (or `scripts/rootfs build {release}`)")
     return path
 
@@ -256,6 +271,9 @@ class Fleet:
     def up(self, timeout: float = 30) -> Fleet:
         check_environment()
         rootfs = {spec.release: rootfs_for(spec.release) for spec in self.specs if spec.release}
+        bare = [spec for spec in self.specs if spec.release and is_bare(spec.release)]
+        for spec in bare:
+            apt_repo_for(spec.release)  # missing? Say so before building anything.
         atexit.register(self.down)
         try:
             self._prepare_files()
@@ -269,6 +287,12 @@ class Fleet:
                     self.hosts[spec.name] = self._start_node(spec.name, address, spec.groups)
             self._write_inventory()
             self._wait_for_sshd(self.hosts, timeout)
+            for spec in bare:
+                # A freshly installed machine has its package lists: read them from the local repo.
+                update = self.host_run(spec.name, ["apt-get", "update", "-qq"], timeout=120)
+                if update.returncode != 0:
+                    raise FleetError(f"{spec.name}: apt-get update from {BARE_APT_DIR} failed: "
+                                     f"{update.stderr.strip()}")
         except BaseException:
             self.down(check=False)
             raise
@@ -354,6 +378,12 @@ class Fleet:
             args += ["--rootfs", str(self._rootfs[spec.release]), "--state", str(base / "root"),
                      f"--bind={ROOT}={ROOT}", f"--bind={sshd_dir}={RELEASE_SSHD_DIR}"]
             sshd_dir = RELEASE_SSHD_DIR
+            if is_bare(spec.release):
+                args.append(f"--ro-bind={apt_repo_for(spec.release)}={BARE_APT_DIR}")
+                # In the overlay's upper dir: it hides the rootfs's own sources.list (the internet).
+                sources = base / "root" / "upper" / "etc" / "apt" / "sources.list"
+                sources.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                sources.write_text(BARE_APT_SOURCES)
         args += [f"--tmpfs={path}={size}" for path, size in spec.tmpfs.items()]
         self._write_sshd_config(spec.name, address, sshd_dir)
         return [*args, "--", SSHD, "-D", "-e", "-f", f"{sshd_dir}/sshd_config"]
@@ -622,6 +652,11 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def is_bare(release: str) -> bool:
+    """A bare release (``trixie-bare``) lacks psutil/PyYAML and installs them from the local repo."""
+    return release.endswith("-bare")
 
 
 def is_within(path: str, directory: str) -> bool:

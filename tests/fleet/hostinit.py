@@ -46,6 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--state", help="with --rootfs: dir for the overlay's upper, work and merged dirs")
     parser.add_argument("--bind", action="append", default=[], metavar="SRC=DST",
                         help="DST is as the host sees it (inside --rootfs if given)")
+    parser.add_argument("--ro-bind", action="append", default=[], metavar="SRC=DST", help="a read-only --bind")
     parser.add_argument("--tmpfs", action="append", default=[], metavar="PATH=SIZE")
     parser.add_argument("command", nargs="*", help="main process; without one, reap until killed")
     args = parser.parse_args(argv)
@@ -103,17 +104,19 @@ def pivot_into(root: str) -> None:
 
 
 def setup_filesystem(args: argparse.Namespace) -> None:
-    if not (args.bind or args.tmpfs or args.rootfs):
+    if not (args.bind or args.ro_bind or args.tmpfs or args.rootfs):
         return
     # unshare already makes the new mount namespace private; repeat it so that a change in
     # unshare's defaults can never let these mounts propagate to the machine's real root.
     mount("--make-rprivate", "/")
     root = setup_rootfs(args.rootfs, args.state) if args.rootfs else "/"
-    for spec in args.bind:
+    for spec in args.bind + args.ro_bind:
         source, target = spec.split("=", 1)
         target = inside(root, target)
         os.makedirs(target, exist_ok=True)
         mount("--bind", source, target)
+        if spec in args.ro_bind:
+            mount("-o", "remount,bind,ro", target)
     for spec in args.tmpfs:
         target, size = spec.rsplit("=", 1)
         target = inside(root, target)

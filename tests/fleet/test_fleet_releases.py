@@ -158,3 +158,22 @@ def test_plotfleet_space_info_on_each_release(fleet: Fleet, plotter_job: None) -
         assert (archive["path"], archive["rsync_module"], archive["error"]) == ("/srv/plotfleet/archive0",
                                                                               "archive0", None), host
         assert archive["plots"] == 0 and archive["free_bytes"] > 0, host
+
+
+# --- a bare host and the local apt repository ---------------------------------------------------
+
+
+def test_a_bare_host_installs_psutil_and_pyyaml_from_the_local_repository(make_fleet) -> None:
+    """How a test lets roles/plotter install the host's dependencies: a ``<codename>-bare`` host
+    lacks python3-psutil/python3-yaml, and its only apt source is the fleet's local repository."""
+    fleet = make_fleet(hosts=[HostSpec("bare", ("plotters",), release="trixie-bare")])
+    assert fleet.host_run("bare", ["python3", "-c", "import psutil"]).returncode != 0
+    sources = fleet.host_run("bare", ["apt-get", "indextargets", "--format", "$(URI)"], check=True).stdout
+    assert {line.split("/srv/apt")[0] for line in sources.split()} == {"file:"}, sources
+
+    install = fleet.controller_run(["ansible", "bare", "-m", "ansible.builtin.package", "-a",
+                                    "name=python3-psutil,python3-yaml state=present"], timeout=300)
+
+    assert install.returncode == 0, output(install)
+    assert "bare | CHANGED" in install.stdout, output(install)
+    assert fleet.host_run("bare", ["python3", "-c", "import psutil, yaml"]).returncode == 0
