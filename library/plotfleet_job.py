@@ -131,37 +131,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.control import (
     ControlError,
-    current_state,
+    act,
     kill_refusal,
-    remove_temp_files,
     resolve_prefix,
-    resume,
-    suspend,
-    terminate,
 )
 from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
-
-
-def act(job, wanted: str, check_mode: bool, kill_timeout: int) -> dict:
-    before = current_state(job)
-    record = {"plot_id": job.plot_id, "pid": job.pid, "before": before, "after": wanted,
-              "signalled": [], "sigkilled": [], "removed_files": [], "changed": before != wanted}
-    if not record["changed"]:
-        return record
-    if check_mode:
-        record["signalled"] = list(job.pids)
-        if wanted == "killed":
-            record["removed_files"] = [f for f in job.tmp_files if not f.endswith(".plot")]
-        return record
-    if wanted == "suspended":
-        record["signalled"] = suspend(job)
-    elif wanted == "running":
-        record["signalled"] = resume(job)
-    else:
-        record["signalled"], record["sigkilled"] = terminate(job, kill_timeout)
-        record["removed_files"] = remove_temp_files(job)
-    return record
 
 
 def main() -> None:

@@ -240,12 +240,21 @@ transfers:
   elements: dict
   sample: [{"pid": 4242, "source": "/mnt/dst/00/plot-k32-....plot", "host": "10.0.0.5",
             "port": 873, "module": "plots-disk01", "size_bytes": 108836000000}]
+paused:
+  description:
+    - The operator's pauses of this plotter's automatic work (scripts/watch sets them), per kind
+      (C(plotting), C(archiving)); null when not paused. A pause is the file C(paused-<kind>)
+      beside the config file; M(plotfleet_plot) and M(plotfleet_archive) start nothing while it exists.
+  returned: always
+  type: dict
+  sample: {"plotting": {"since": 1767225600.0, "by": "alice@ops1", "path": "/etc/plotfleet/paused-plotting"},
+           "archiving": null}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.info import plotter_info
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
-from ansible_collections.plotfleet.fleet.plugins.module_utils.state import read_plotter_state
 
 
 def main() -> None:
@@ -258,8 +267,7 @@ def main() -> None:
     )
     require_psutil(module)
     config = load_config_or_fail(module, module.params["config"])
-    state = read_plotter_state(config)
-    module.exit_json(changed=False, **state.as_dict(with_files=module.params["temp_files"]))
+    module.exit_json(changed=False, **plotter_info(config, module.params["config"], module.params["temp_files"]))
 
 
 if __name__ == "__main__":

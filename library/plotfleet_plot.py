@@ -25,6 +25,8 @@ description:
   - A tmp or dst dir that does not exist is never written (plotfleet never creates it, as on a farm it
     is a disk that is not mounted), nor is one marked C(mount) true in the config that is not a
     mount point; the reason names the dir and says C(not mounted?).
+  - While the operator has paused plotting on the host (the file C(paused-plotting) beside the
+    config, set by C(scripts/watch)), nothing starts and C(reason) says who paused it and when.
 version_added: "0.1.0"
 options:
   config:
@@ -122,6 +124,11 @@ jobs_suspended:
   returned: always
   type: int
   sample: 1
+paused:
+  description: Whether plotting is paused on this host by the operator (nothing started).
+  returned: always
+  type: bool
+  sample: false
 """
 
 import dataclasses
@@ -131,6 +138,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import STATE_SUSPENDED
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason, read_pause
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import build_command
 from ansible_collections.plotfleet.fleet.plugins.module_utils.scheduler import (
     decide,
@@ -182,7 +190,10 @@ def main() -> None:
             state = read_plotter_state(config)
             dirs = state.tmp_dirs + state.dst_dirs
             decision = decide(running_jobs(state.jobs), free_space(dirs), policy, refused_dirs(dirs))
-            for start in decision.starts:
+            # The operator's pause (scripts/watch, or the file by hand) wins over the schedule.
+            paused = read_pause(module.params["config"], "plotting")
+            reason = pause_reason(paused, "plotting") if paused else decision.reason
+            for start in [] if paused else decision.starts:
                 argv = build_command(plotting.type, section, plotting, start.tmp_dir, start.tmp2_dir, start.dst_dir)
                 if module.check_mode:
                     record = start_record(start)
@@ -198,7 +209,8 @@ def main() -> None:
     module.exit_json(
         changed=bool(started),
         started=started,
-        reason=decision.reason,
+        reason=reason,
+        paused=paused is not None,
         tmp_dirs=[v.as_dict() for v in decision.tmp_dirs],
         jobs_running=len(state.jobs),
         jobs_suspended=sum(1 for job in state.jobs if job.state == STATE_SUSPENDED),

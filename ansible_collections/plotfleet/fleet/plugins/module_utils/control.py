@@ -147,16 +147,44 @@ def _running(proc) -> bool:
         return False
 
 
+def kill_candidates(job: Job) -> list[str]:
+    """The temp files a kill of this job deletes: its own and any other file carrying its plot id
+    in its dirs, never a finished plot. What a kill's confirmation lists, and what it removes."""
+    candidates = set(job.tmp_files) | set(temp_files(job_dirs(job.args), job.plot_id))
+    return sorted(path for path in candidates if not path.endswith(PLOT_SUFFIXES))
+
+
 def remove_temp_files(job: Job) -> list[str]:
     """Delete the job's temp files (listed again now that it is gone); never a finished plot."""
-    candidates = set(job.tmp_files) | set(temp_files(job_dirs(job.args), job.plot_id))
     removed = []
-    for path in sorted(candidates):
-        if path.endswith(PLOT_SUFFIXES):
-            continue
+    for path in kill_candidates(job):
         try:
             os.unlink(path)
         except FileNotFoundError:
             continue
         removed.append(path)
     return removed
+
+
+def act(job: Job, wanted: str, check_mode: bool, kill_timeout: float) -> dict:
+    """Puts one job in ``wanted`` (suspended, running, killed): plotfleet_job's action and the
+    dashboard's. Returns what was (or in check mode would be) done; ``changed`` says whether it
+    differed. A kill's refusal (kill_refusal) is the caller's to check first."""
+    before = current_state(job)
+    record = {"plot_id": job.plot_id, "pid": job.pid, "before": before, "after": wanted,
+              "signalled": [], "sigkilled": [], "removed_files": [], "changed": before != wanted}
+    if not record["changed"]:
+        return record
+    if check_mode:
+        record["signalled"] = list(job.pids)
+        if wanted == "killed":
+            record["removed_files"] = kill_candidates(job)
+        return record
+    if wanted == "suspended":
+        record["signalled"] = suspend(job)
+    elif wanted == "running":
+        record["signalled"] = resume(job)
+    else:
+        record["signalled"], record["sigkilled"] = terminate(job, kill_timeout)
+        record["removed_files"] = remove_temp_files(job)
+    return record

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.control import prefix_matches
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, host_vars, registered
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
@@ -29,6 +30,7 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
         entry = {"status": status, "msg": msg}
         if status == "ok":
             entry.update({key: result.get(key, []) for key in ("jobs", "tmp_dirs", "dst_dirs", "transfers")})
+            entry["paused"] = {kind: flag for kind, flag in (result.get("paused") or {}).items() if flag}
         else:
             report["problems"].append(f"plotter {host}: {status}: {msg}")
         report["plotters"][host] = entry
@@ -118,6 +120,10 @@ def render_status(report: Mapping) -> str:
     if report.get("archive"):
         parts += ["", "ARCHIVING (what archive.yml would do now)",
                   *[f"  {line}" for line in report["archive"].get("summary", [])]]
+    paused = [f"  {host}: {pause_reason(flag, kind)}" for host, entry in report["plotters"].items()
+              for kind, flag in (entry.get("paused") or {}).items()]
+    if paused:
+        parts += ["", "PAUSED (plot.yml / archive.yml start nothing there)", *paused]
     if report["problems"]:
         parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in report["problems"]]]
     return "\n".join(parts)

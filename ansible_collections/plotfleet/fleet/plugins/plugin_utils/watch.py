@@ -1,22 +1,30 @@
-"""A live fleet status that keeps one SSH session per host instead of starting Ansible each refresh.
+"""The live dashboard: scripts/watch. One long-lived agent per host over the operator's own SSH.
 
-    scripts/watch [-i INVENTORY] [--interval 5] [--once]
+    scripts/watch [-i INVENTORY] [--interval 2] [--host NAME] [--once]
 
-Hosts and their connection settings come from the Ansible inventory (through Ansible's own
-inventory API, so group_vars, ansible_host, ansible_user, ansible_port, the private key and
-ansible_python_interpreter all apply). Each host gets one paramiko session (or runs locally for
-``ansible_connection: local``); each refresh runs one command over the open session, which
-receives the inspection code -- the same module_utils the modules use, as a zip -- on its
-standard input and imports it from a private directory it creates itself (``mkdtemp``: 0700,
-unpredictable, removed at exit). Nothing is ever run from a path another user could have written.
+Hosts, and how to reach them, come from the Ansible inventory through Ansible itself: the
+connection plugin the host uses (``ssh`` or ``local``) is configured from the host's variables
+exactly as a playbook would (``ansible_host``, ``ansible_user``, ``ansible_port``, keys,
+``ansible_ssh_common_args``/``ansible_ssh_extra_args`` -- ProxyJump bastions among them -- ssh_args
+and ControlPath from ansible.cfg, so the dashboard shares Ansible's ControlPersist masters), and
+``become`` is wrapped around the command by Ansible's own become plugin. The ``ssh`` process that
+results is started once per host and kept: it runs the agent (module_utils/snapshot.py), which
+answers requests on stdin with JSON lines, so a refresh costs one round trip per host.
+
+Safety: the agent's code -- the collection's module_utils as a zip -- travels on that process's
+stdin and is imported from a directory the agent creates for itself (``mkdtemp``: 0700,
+unpredictable, removed when it ends); Python runs isolated (``-I``: no current dir, no PYTHON*
+variables on its path). Nothing the dashboard runs comes from a path another user can write.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
+import select
 import shlex
 import subprocess
 import sys
@@ -24,26 +32,32 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+# Imported before load_targets: Ansible's collection finder, installed then, cannot load this
+# project's collection from two paths later on.
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import fleet_report, render_status
 
 ROOT = Path(__file__).resolve().parents[5]
 COLLECTION = Path(__file__).resolve().parents[2]
 DEFAULT_PLOTTER_CONFIG = "/etc/plotfleet/plotfleet.yml"
 DEFAULT_HARVESTER_CONFIG = "/etc/plotfleet/harvester.yml"
-
+DEFAULT_PYTHON = "/usr/bin/python3"
 
 _PACKAGE = "ansible_collections/plotfleet/fleet/plugins/module_utils"
 
-# Runs on the host: the zip arrives on stdin and is imported from a directory only this user can
-# read or write, which is gone when the snapshot is printed.
+# Runs on the host: the zip's length on a line, then the zip, arrive on stdin; it is imported
+# from a directory only this user can read or write, removed when the agent ends.
 _BOOTSTRAP = (
     "import os, shutil, sys, tempfile\n"
     "d = tempfile.mkdtemp(prefix='plotfleet-watch-')\n"
     "try:\n"
+    "    n = int(sys.stdin.buffer.readline())\n"
     "    p = os.path.join(d, 'code.zip')\n"
-    "    with open(p, 'wb') as f: f.write(sys.stdin.buffer.read())\n"
+    "    with open(p, 'wb') as f: f.write(sys.stdin.buffer.read(n))\n"
     "    sys.path.insert(0, p)\n"
     "    from ansible_collections.plotfleet.fleet.plugins.module_utils.snapshot import main\n"
     "    main()\n"
@@ -67,30 +81,41 @@ def build_payload() -> bytes:
     return buffer.getvalue()
 
 
+class LinkError(Exception):
+    """A host could not be reached, or its agent went away."""
+
+
 @dataclass
 class Target:
+    """One host: its roles (role -> config path) and how to start its agent."""
+
     name: str
-    role: str  # plotter | harvester
-    config: str
-    connection: str
-    address: str
-    port: int
-    user: str | None
-    key_file: str | None
-    python: str
+    roles: dict[str, str]
+    argv: list[str] = field(default_factory=list)
+    address: str = ""
+    become_password: str | None = None
+    become_prompt: str | None = None
+    become_success: str | None = None
+    # For ssh with a password (sshpass): builds a fresh command and sshpass pipe for each start.
+    rebuild: Callable[[], tuple[list[str], tuple[int, int] | None]] | None = None
+    ssh_password: str | None = None
+    timeout: float = 30.0
+    problem: str | None = None  # why no command could be built for the host (reported as its status)
 
 
-def load_targets(inventory: str) -> list[Target]:
-    """Plotters and harvesters of the inventory with their connection settings, templated."""
+def load_targets(inventory: str | Sequence[str]) -> list[Target]:
+    """Plotters and harvesters of the inventory, each with the command that reaches it as Ansible would."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
+    from ansible.plugins.loader import init_plugin_loader
     from ansible.vars.manager import VariableManager
 
+    init_plugin_loader()
     loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[inventory])
+    sources = [inventory] if isinstance(inventory, str) else list(inventory)
+    manager = InventoryManager(loader=loader, sources=sources)
     variables = VariableManager(loader=loader, inventory=manager)
-    targets = []
+    targets: dict[str, Target] = {}
     for role, group, config_var, default_config in (
         ("plotter", "plotters", "plotter_config_path", DEFAULT_PLOTTER_CONFIG),
         ("harvester", "harvesters", "harvester_space_config", DEFAULT_HARVESTER_CONFIG),
@@ -98,138 +123,329 @@ def load_targets(inventory: str) -> list[Target]:
         for host in manager.get_hosts(pattern=group):
             hv = dict(variables.get_vars(host=host))
             hv.setdefault("ansible_playbook_python", sys.executable)
-            templar = Templar(loader=loader, variables=hv)
-
-            def value(name: str, default=None, templar=templar, hv=hv):
-                return templar.template(hv[name]) if name in hv else default
-
-            targets.append(Target(
-                name=host.name,
-                role=role,
-                config=str(value(config_var, default_config)),
-                connection=str(value("ansible_connection", "ssh")),
-                address=str(value("ansible_host", host.name)),
-                port=int(value("ansible_port", 22)),
-                user=value("ansible_user"),
-                key_file=value("ansible_ssh_private_key_file"),
-                python=str(value("ansible_python_interpreter", "/usr/bin/python3")),
-            ))
-    return targets
+            target = targets.get(host.name)
+            if target is None:
+                target = targets[host.name] = Target(host.name, {})
+                try:
+                    _connect_command(target, hv, loader)
+                except Exception as err:  # a bad connection var is this host's status, not a crash
+                    target.problem = f"cannot build the connection from the inventory: {err}"
+            target.roles[role] = str(_templated(hv, loader, config_var, default_config))
+    return list(targets.values())
 
 
-class Session:
-    """One host: a persistent connection, the payload uploaded once, a snapshot per call."""
+def _templated(hv: dict, loader, name: str, default: Any = None) -> Any:
+    from ansible.template import Templar
 
-    def __init__(self, target: Target, payload: bytes, connect_timeout: float = 10.0) -> None:
+    return Templar(loader=loader, variables=hv).template(hv[name]) if name in hv else default
+
+
+def _connect_command(target: Target, hv: dict, loader) -> None:
+    """Fills target.argv: the agent's command wrapped by the host's become and connection plugins."""
+    from ansible import constants
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.loader import become_loader, connection_loader
+    from ansible.template import Templar
+
+    templar = Templar(loader=loader, variables=hv)
+    kind = str(templar.template(hv.get("ansible_connection", "ssh")))
+    if kind in ("smart", "ansible.builtin.ssh"):
+        kind = "ssh"
+    if kind in ("ansible.builtin.local",):
+        kind = "local"
+    if kind not in ("ssh", "local"):
+        raise LinkError(f"ansible_connection {kind} is not supported by the dashboard (ssh or local)")
+    connection = connection_loader.get(kind, PlayContext(), None)
+    connection.set_options(task_keys={}, var_options=connection._resolve_option_variables(hv, templar))
+    python = str(templar.template(hv.get("ansible_python_interpreter", DEFAULT_PYTHON)))
+    if python.startswith("auto"):  # interpreter discovery: the platform's python3, as Ansible finds it
+        python = DEFAULT_PYTHON
+    command = " ".join(shlex.quote(part) for part in (python, "-I", "-c", _BOOTSTRAP))
+    become = None
+    if "ansible_become" in hv and bool(templar.template(hv["ansible_become"])):
+        method = str(templar.template(hv.get("ansible_become_method", constants.DEFAULT_BECOME_METHOD)))
+        become = become_loader.get(method)
+        if become is None:
+            raise LinkError(f"unknown become method {method}")
+        become.set_options(var_options={name: templar.template(hv[name])
+                                        for name in constants.config.get_plugin_vars("become", become._load_name)
+                                        if name in hv})
+        connection.set_become_plugin(become)
+        command = become.build_become_command(command, connection._shell)
+        target.become_password = become.get_option("become_pass") if "become_pass" in become._options else None
+        target.become_prompt = become.prompt if isinstance(become.prompt, str) and become.prompt else None
+        target.become_success = become.success
+    if kind == "local":
+        target.argv = ["/bin/sh", "-c", command] if become else [python, "-I", "-c", _BOOTSTRAP]
+        target.address = "local"
+        return
+    host = str(connection.get_option("host") or target.name)
+
+    def build() -> tuple[list[str], tuple[int, int] | None]:
+        connection.sshpass_pipe = None
+        argv = connection._build_command(connection.get_option("ssh_executable"), "ssh", host, command)
+        return [os.fsdecode(part) for part in argv], getattr(connection, "sshpass_pipe", None)
+
+    target.argv, sshpass = build()
+    target.address = host
+    target.timeout = float(connection.get_option("timeout") or 10) + 15
+    if sshpass:  # the password goes through sshpass: a new pipe for every start
+        for fd in sshpass:
+            os.close(fd)
+        target.rebuild = build
+        target.ssh_password = connection.get_option("password")
+
+
+class HostLink:
+    """One host's agent: started on first use, restarted after it broke, asked by JSON lines."""
+
+    def __init__(self, target: Target, payload: bytes) -> None:
         self.target = target
         self.payload = payload
-        self.connect_timeout = connect_timeout
-        self._client = None
+        self._proc: subprocess.Popen | None = None
+        self._pending: dict[int, Future] = {}
         self._lock = threading.Lock()
+        self._next_id = 1
+        self._stderr = b""
+        self.python: str | None = None
 
-    def _command(self) -> str:
-        argv = (self.target.python, "-c", _BOOTSTRAP, self.target.role, self.target.config)
-        return " ".join(shlex.quote(p) for p in argv)
+    # -- start ----------------------------------------------------------------------------
 
-    def _ensure_connected(self) -> None:
-        if self.target.connection == "local":
-            return
-        if self._client is not None and self._client.get_transport() and self._client.get_transport().is_active():
-            return
-        import paramiko
+    def _start(self) -> None:
+        target = self.target
+        if target.problem:
+            raise LinkError(target.problem)
+        argv, sshpass = target.rebuild() if target.rebuild else (target.argv, None)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd="/", pass_fds=sshpass[:1] if sshpass else (), start_new_session=True)
+        self._stderr = b""
+        try:
+            if sshpass:
+                os.close(sshpass[0])
+                os.write(sshpass[1], (target.ssh_password or "").encode() + b"\n")
+                os.close(sshpass[1])
+            deadline = time.monotonic() + target.timeout
+            if target.become_success:
+                self._await(proc, lambda line: target.become_success in line, deadline)
+            proc.stdin.write(b"%d\n" % len(self.payload) + self.payload)
+            proc.stdin.flush()
+            hello = self._await(proc, lambda line: line.startswith("{"), deadline)
+            self.python = json.loads(hello).get("result", {}).get("python")
+        except (OSError, LinkError, ValueError) as err:
+            _stop(proc)
+            raise LinkError(self._failure(err)) from None
+        self._proc = proc
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+        threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
 
-        client = paramiko.SSHClient()
-        client.load_system_host_keys()
-        from ansible import constants
+    def _await(self, proc: subprocess.Popen, wanted: Callable[[str], bool], deadline: float) -> str:
+        """Reads stdout lines until one is ``wanted``, answering a become password prompt on the way."""
+        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        buffer = b""
+        prompted = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LinkError(f"no answer within {self.target.timeout:.0f} s")
+            ready, _, _ = select.select([out_fd, err_fd], [], [], remaining)
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if fd == err_fd:
+                    if not chunk:
+                        continue
+                    self._stderr += chunk
+                    prompt = self.target.become_prompt
+                    if prompt and not prompted and prompt.encode() in self._stderr:
+                        if self.target.become_password is None:
+                            raise LinkError("become asks for a password and none is set (ansible_become_password)")
+                        proc.stdin.write(self.target.become_password.encode() + b"\n")
+                        proc.stdin.flush()
+                        prompted = True
+                    continue
+                if not chunk:
+                    proc.wait(timeout=5)
+                    raise LinkError(f"exited {proc.returncode}")
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if wanted(line.decode(errors="replace")):
+                        if buffer:  # nothing follows the hello before the first request
+                            raise LinkError(f"unexpected output: {buffer[:200]!r}")
+                        return line.decode()
 
-        policy = paramiko.RejectPolicy() if constants.HOST_KEY_CHECKING else paramiko.AutoAddPolicy()
-        client.set_missing_host_key_policy(policy)
-        client.connect(self.target.address, port=self.target.port, username=self.target.user,
-                       key_filename=self.target.key_file, timeout=self.connect_timeout,
-                       banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout)
-        self._client = client
+    def _failure(self, err: Exception) -> str:
+        stderr = self._stderr.decode(errors="replace").strip()
+        where = self.target.address or self.target.name
+        return f"{where}: {err}" + (f": {stderr[-500:]}" if stderr else "")
 
-    def snapshot(self) -> dict:
+    # -- use ------------------------------------------------------------------------------
+
+    def request(self, op: str, timeout: float = 60.0, **args: Any) -> dict:
+        """Sends one request and waits for its answer; LinkError when the host cannot answer."""
+        future = self.submit(op, **args)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            raise LinkError(f"{self.target.name}: no answer to {op} within {timeout:.0f} s") from None
+
+    def submit(self, op: str, **args: Any) -> Future:
+        """Sends one request; the future holds the result dict, or raises LinkError."""
+        future: Future = Future()
+        ident = None
         with self._lock:
             try:
-                self._ensure_connected()
-                if self.target.connection == "local":
-                    argv = [self.target.python, "-c", _BOOTSTRAP, self.target.role, self.target.config]
-                    proc = subprocess.run(argv, input=self.payload, capture_output=True, timeout=60, check=False)
-                    out, err, rc = proc.stdout.decode(), proc.stderr.decode(), proc.returncode
-                else:
-                    stdin, stdout, stderr = self._client.exec_command(self._command(), timeout=60)
-                    stdin.write(self.payload)
-                    stdin.channel.shutdown_write()
-                    out, err = stdout.read().decode(), stderr.read().decode()
-                    rc = stdout.channel.recv_exit_status()
-            except Exception as exc:  # any connection problem is this host's status, not a crash
-                self.close()
-                return {"unreachable": True, "msg": f"{self.target.address}: {type(exc).__name__}: {exc}"}
-        try:
-            return json.loads(out)
-        except json.JSONDecodeError:
-            return {"failed": True, "msg": f"snapshot exited {rc}: {(err or out).strip()[-500:]}"}
+                if self._proc is None or self._proc.poll() is not None:
+                    self._proc = None
+                    self._start()
+                ident = self._next_id
+                self._next_id += 1
+                self._pending[ident] = future
+                line = json.dumps({"id": ident, "op": op, **args}).encode() + b"\n"
+                self._proc.stdin.write(line)
+                self._proc.stdin.flush()
+            except (OSError, LinkError) as err:
+                self._pending.pop(ident, None)
+                self._close_locked()
+                future.set_exception(err if isinstance(err, LinkError) else LinkError(self._failure(err)))
+        return future
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for raw in iter(proc.stdout.readline, b""):
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                continue
+            with self._lock:
+                future = self._pending.pop(answer.get("id"), None)
+            if future is None:
+                continue
+            if answer.get("ok"):
+                future.set_result(answer.get("result") or {})
+            else:
+                future.set_exception(RequestFailed(answer.get("msg") or "failed"))
+        proc.wait()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if self._proc is proc:
+                self._proc = None
+        for future in pending.values():
+            future.set_exception(LinkError(self._failure(LinkError(f"the connection ended (exit {proc.returncode})"))))
+
+    def _drain(self, proc: subprocess.Popen) -> None:
+        for chunk in iter(lambda: proc.stderr.read1(65536), b""):
+            self._stderr = (self._stderr + chunk)[-4096:]
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._proc is not None:
+            _stop(self._proc)
+            self._proc = None
 
 
-def collect(sessions: Sequence[Session]) -> dict[str, dict]:
-    """Hostvars-shaped results of one refresh, taken from every host in parallel."""
-    results: dict[str, dict] = {}
-    with ThreadPoolExecutor(max_workers=min(32, max(1, len(sessions)))) as pool:
-        for session, snap in zip(sessions, pool.map(lambda s: s.snapshot(), sessions), strict=True):
-            var = "plotfleet_state" if session.target.role == "plotter" else "plotfleet_space_info"
-            results.setdefault(session.target.name, {})[var] = snap
-    return results
+class RequestFailed(Exception):
+    """The agent answered, and the answer is a refusal or an error (its message says which)."""
 
 
-def render(sessions: Sequence[Session], results: dict[str, dict]) -> str:
-    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import fleet_report, render_status
+def _stop(proc: subprocess.Popen) -> None:
+    """Ends an agent: closing its stdin lets it clean up; then the ssh process we started, by its pid."""
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
-    plotters = [s.target.name for s in sessions if s.target.role == "plotter"]
-    harvesters = [s.target.name for s in sessions if s.target.role == "harvester"]
-    return render_status(fleet_report(results, plotters, harvesters))
+
+class Watcher:
+    """The links to every host and the latest snapshot of each: what the dashboard shows."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        payload = build_payload()
+        self.targets = list(targets)
+        self.links = {t.name: HostLink(t, payload) for t in targets}
+
+    def refresh(self, timeout: float = 60.0) -> dict[str, dict]:
+        """host -> {"plotter": ..., "harvester": ...} or {"unreachable": True, "msg": ...}, all hosts at once."""
+        futures = {}
+        for target in self.targets:
+            futures[target.name] = self.links[target.name].submit("snapshot", **target.roles)
+        deadline = time.monotonic() + timeout
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result(timeout=max(0.1, deadline - time.monotonic()))
+            except (LinkError, TimeoutError) as err:
+                results[name] = {"unreachable": True, "msg": str(err) or "no answer"}
+            except RequestFailed as err:
+                results[name] = {"failed": True, "msg": str(err)}
+        return results
+
+    def request(self, host: str, op: str, timeout: float = 90.0, **args: Any) -> dict:
+        return self.links[host].request(op, timeout=timeout, **args)
+
+    def close(self) -> None:
+        threads = [threading.Thread(target=link.close) for link in self.links.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
-def run(inventory: str, interval: float, once: bool, out: Callable[[str], None] = print) -> int:
+def hostvars_of(targets: Sequence[Target], results: dict[str, dict]) -> dict[str, dict]:
+    """The snapshot in the shape status.yml registers (plotfleet_state, plotfleet_space_info)."""
+    hostvars: dict[str, dict] = {}
+    for target in targets:
+        snap = results.get(target.name) or {"unreachable": True, "msg": "not read yet"}
+        for role, var in (("plotter", "plotfleet_state"), ("harvester", "plotfleet_space_info")):
+            if role in target.roles:
+                hostvars.setdefault(target.name, {})[var] = snap if "unreachable" in snap or "failed" in snap \
+                    else snap.get(role) or {"failed": True, "msg": "no answer for this role"}
+    return hostvars
+
+
+def status_report(targets: Sequence[Target], results: dict[str, dict]) -> dict:
+    """status.yml's report (report.fleet_report) from one refresh."""
+    plotters = [t.name for t in targets if "plotter" in t.roles]
+    harvesters = [t.name for t in targets if "harvester" in t.roles]
+    return fleet_report(hostvars_of(targets, results), plotters, harvesters)
+
+
+def run_once(inventory: str, out: Callable[[str], None] = print) -> int:
     targets = load_targets(inventory)
     if not targets:
         out(f"watch: the inventory {inventory} has no hosts in the plotters or harvesters groups")
         return 2
-    payload = build_payload()
-    sessions = [Session(t, payload) for t in targets]
+    watcher = Watcher(targets)
     try:
-        while True:
-            started = time.monotonic()
-            text = render(sessions, collect(sessions))
-            if once:
-                out(text)
-                return 0
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            out(f"\x1b[H\x1b[2J{stamp}  (refresh {time.monotonic() - started:.1f} s, every {interval:g} s; "
-                f"Ctrl-C quits)\n\n{text}")
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        return 0
+        out(render_status(status_report(targets, watcher.refresh())))
     finally:
-        for session in sessions:
-            session.close()
+        watcher.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/watch", description=__doc__.splitlines()[0])
     default_inventory = os.environ.get("ANSIBLE_INVENTORY", str(ROOT / "inventory/local.yml"))
     parser.add_argument("-i", "--inventory", default=default_inventory)
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
-    parser.add_argument("--once", action="store_true", help="print one status and exit")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    parser.add_argument("--host", help="show only this host (the f key changes it)")
+    parser.add_argument("--once", action="store_true", help="print the status once, as a plain table, and exit")
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error(f"--interval must be > 0, got {args.interval:g}")
-    return run(args.inventory, args.interval, args.once)
+    if args.once:
+        return run_once(args.inventory)
+    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.dashboard import run_dashboard
+
+    return run_dashboard(args.inventory, args.interval, args.host)
 
 
 if __name__ == "__main__":

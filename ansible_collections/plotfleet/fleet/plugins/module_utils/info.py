@@ -1,0 +1,47 @@
+"""What a host reports about itself, one function per role, shared by the read-only modules
+(``plotfleet_jobs_info``, ``plotfleet_space_info``) and the live dashboard's host agent
+(snapshot.py), so that both always say the same thing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
+    DEFAULT_ARRIVAL_WINDOW_SECONDS,
+    HarvesterConfig,
+    inspect_harvester,
+)
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pauses
+from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import ReplaceConfig, dir_replace_report
+from ansible_collections.plotfleet.fleet.plugins.module_utils.state import read_plotter_state
+
+
+def plotter_info(config, config_path: str, with_files: bool = False) -> dict[str, Any]:
+    """plotfleet_jobs_info's result: jobs, tmp/dst dirs, transfers, and the operator's pauses."""
+    info = read_plotter_state(config).as_dict(with_files=with_files)
+    info["paused"] = pauses(config_path)
+    return info
+
+
+def harvester_info(config: HarvesterConfig, replace: ReplaceConfig | None = None, plot_names: bool = True,
+                   window_seconds: float = DEFAULT_ARRIVAL_WINDOW_SECONDS) -> dict[str, Any]:
+    """plotfleet_space_info's result: every archive dir (with its census, reservation and, with
+    rules, replaceable plots) and the host totals."""
+    reports, host = inspect_harvester(config, plot_names, window_seconds)
+    return {
+        "archive_dirs": [with_replace(report.as_dict(), replace) for report in reports],
+        "host": host,
+        "rsync_port": config.rsync_port,
+        "replace": replace.as_dict() if replace else None,
+    }
+
+
+def with_replace(entry: dict, replace: ReplaceConfig | None) -> dict:
+    """A dir's report with its reservation and replaceable plots (a readable dir only)."""
+    entry.update(reservation=None, replaceable=None)
+    if not entry.get("error"):
+        try:
+            entry.update(dir_replace_report(entry["path"], replace))
+        except OSError as err:
+            entry["error"] = f"cannot read {entry['path']} for replaceable plots: {err.strerror or err}"
+    return entry
