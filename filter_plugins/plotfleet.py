@@ -22,6 +22,7 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
     render_analysis,
 )
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import CensusSettingsError
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.metrics import render_metrics
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
@@ -36,9 +37,22 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import reg
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
 
 
-def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space") -> dict:
-    """The harvesters' space document from the result each host registered as ``var``."""
-    return fleet_space_report(registered(hostvars, hosts, var))
+def plotfleet_space_report(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str = "harvester_space",
+                           replot_target: Any = None, replot_deadline: Any = None) -> dict:
+    """The harvesters' space document from the result each host registered as ``var``, with the
+    census and replot progress (``plotfleet_replot_target``, ``plotfleet_replot_deadline``)."""
+    try:
+        return fleet_space_report(registered(hostvars, hosts, var), replot_target, replot_deadline)
+    except CensusSettingsError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
+def plotfleet_fleet_report(hostvars: Any, *args: Any, **kwargs: Any) -> dict:
+    """report.fleet_report, with a bad census setting said as a filter error naming its variable."""
+    try:
+        return fleet_report(hostvars, *args, **kwargs)
+    except CensusSettingsError as err:
+        raise AnsibleFilterError(str(err)) from err
 
 
 def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str) -> dict:
@@ -51,7 +65,7 @@ def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str) -
 class FilterModule:
     def filters(self) -> dict:
         return {
-            "plotfleet_fleet_report": fleet_report,
+            "plotfleet_fleet_report": plotfleet_fleet_report,
             "plotfleet_render_status": render_status,
             "plotfleet_metrics": render_metrics,
             "plotfleet_pass_summary": pass_summary,

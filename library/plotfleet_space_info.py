@@ -19,8 +19,8 @@ description:
     incoming subdirs, C(<name>.plot.tmp), C(<name>.plot.2.tmp), C(<name>.plot2.tmp)), and each
     is sized by its own kind (a C7 plot in flight needs room for a C7 plot).
   - One pass over each dir (one C(stat) per entry), so a dir of 100,000 plots is read in well
-    under a second; set O(plot_names=false) to leave out the list of names, which is most of
-    the result's size on a full disk.
+    under a second. The list of plot names, which would be most of the result's size on a full
+    disk, comes only with O(plot_names=true).
   - The device number of each dir lets a planner see that two dirs share one disk; the host
     totals count each device once.
   - A dir that is missing or unreadable is reported with its RV(archive_dirs[].error) and a
@@ -88,11 +88,11 @@ options:
   plot_names:
     description:
       - Whether to return the name of every complete plot (RV(archive_dirs[].plot_names)), which
-        the archive planner uses to see a plot already on a harvester.
+        the archive planner uses to see a plot already on a harvester (C(archive.yml) asks for it).
       - With 100,000 plots that list is some 11 MB of the result; the census and counts do not
         need it.
     type: bool
-    default: true
+    default: false
   arrival_window_hours:
     description:
       - Complete plots whose mtime is this recent count as recent arrivals in the census
@@ -401,7 +401,7 @@ def main() -> None:
             "replot_target": {"type": "str", "choices": ["v1", "v2"], "default": "v2"},
             "replace_order": {"type": "list", "elements": "str"},
             "replace_max_per_run": {"type": "int"},
-            "plot_names": {"type": "bool", "default": True},
+            "plot_names": {"type": "bool", "default": False},
             "arrival_window_hours": {"type": "int", "default": 24},
         },
         supports_check_mode=True,

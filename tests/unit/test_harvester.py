@@ -178,8 +178,10 @@ def test_fleet_report_lists_every_harvester_read_or_not():
     assert [item["host"] for item in report["failed"]] == ["h3", "h4"]
     assert report["totals"]["plots"] == 2
     table = render_space_table(report)
-    assert table.splitlines()[0].split() == ["HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING"]
-    assert table.splitlines()[1].split() == ["h1", "/a", "-", "1.0", "GiB", "10.0", "GiB", "2", "0"]
+    assert table.splitlines()[0].split() == ["HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING",
+                                             "REPLOTTED"]
+    assert table.splitlines()[1].split() == ["h1", "/a", "-", "1.0", "GiB", "10.0", "GiB", "2", "0", "0.0%", "v2"]
+    assert "CENSUS" in table and "no v2 plots arrived in the last 24 h" in table
     assert "h2: UNREACHABLE: ssh: connect to host h2" in table
     assert "1 harvester(s) read, 1 unreachable, 2 failed" in table
 

@@ -340,9 +340,11 @@ def merge_census(censuses: Iterable[Mapping]) -> dict:
         window = max(window, int(census.get("window_seconds") or 0))
         since = census.get("since") if since is None else since
         for entry in census.get("kinds") or []:
-            into = merged.get(entry["kind"])
+            key = entry.get("kind") or "-".join(str(entry.get(part)) for part in ("format", "k", "compression",
+                                                                                   "family"))
+            into = merged.get(key)
             if into is None:
-                merged[entry["kind"]] = dict(entry)
+                merged[key] = dict(entry)
                 continue
             for field_name in ("plots", "bytes", "recent_plots", "recent_bytes"):
                 into[field_name] += entry.get(field_name) or 0

@@ -13,6 +13,7 @@ from typing import Any
 from ansible_collections.plotfleet.fleet.plugins.module_utils.control import prefix_matches
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import render_census
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, host_vars, registered
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.tables import render_table
@@ -20,9 +21,12 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.tables import rend
 
 def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[str],
                  plotter_var: str = "plotfleet_state", harvester_var: str = "plotfleet_space_info",
-                 archive_plan: Mapping | None = None) -> dict:
+                 archive_plan: Mapping | None = None, replot_target: Any = None,
+                 replot_deadline: Any = None) -> dict:
     """The fleet status; with ``archive_plan`` (fleetvars.fleet_archive_plan) also what archiving
-    would do now and why plots wait -- e.g. that no harvester has room, so dst dirs are filling."""
+    would do now and why plots wait -- e.g. that no harvester has room, so dst dirs are filling.
+    ``census`` is the farm census with the replot progress toward ``replot_target`` (inventory
+    ``plotfleet_replot_target``, default v2) by ``replot_deadline`` (``plotfleet_replot_deadline``)."""
     report: dict[str, Any] = {"plotters": {}, "problems": [], "archive": dict(archive_plan or {})}
     for host in plotters:
         result = host_vars(hostvars, host).get(plotter_var)
@@ -34,7 +38,9 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
         else:
             report["problems"].append(f"plotter {host}: {status}: {msg}")
         report["plotters"][host] = entry
-    report["space"] = fleet_space_report(registered(hostvars, harvesters, harvester_var))
+    report["space"] = fleet_space_report(registered(hostvars, harvesters, harvester_var), replot_target,
+                                         replot_deadline)
+    report["census"] = report["space"]["census"]
     for kind in ("unreachable", "failed"):
         report["problems"] += [f"harvester {item['host']}: {kind}: {item['msg']}" for item in report["space"][kind]]
     report["summary"] = _summary(report)
@@ -115,8 +121,10 @@ def render_status(report: Mapping) -> str:
         "", "JOBS", _jobs_table(report),
         "", "PLOTTER DIRS", _dirs_table(report),
         "", "TRANSFERS", _transfers_table(report),
-        "", "HARVESTERS", _indent(render_space_table(report["space"])),
+        "", "HARVESTERS", _indent(render_space_table(report["space"], with_census=False)),
     ]
+    if report.get("census"):
+        parts += ["", "REPLOT", render_census(report["census"], indent="  ")]
     if report.get("archive"):
         parts += ["", "ARCHIVING (what archive.yml would do now)",
                   *[f"  {line}" for line in report["archive"].get("summary", [])]]

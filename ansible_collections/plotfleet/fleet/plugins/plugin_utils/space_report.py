@@ -9,14 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import dir_share_text, fleet_census, render_census
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.tables import render_table
 
-SPACE_TABLE_HEADERS = ("HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING")
+SPACE_TABLE_HEADERS = ("HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING", "REPLOTTED")
 
 
-def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
-    """One document from each harvester's plotfleet_space_info result (None: the host has none).
+def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None], replot_target: Any = None,
+                       replot_deadline: Any = None, now: float | None = None) -> dict[str, Any]:
+    """One document from each harvester's plotfleet_space_info result (None: the host has none),
+    with the farm census and replot progress toward ``replot_target`` by ``replot_deadline``
+    (census.fleet_census; a bad value raises census.CensusSettingsError naming its variable).
 
     Unreachable and failed harvesters are listed with their message, never dropped: a report
     that silently leaves out a harvester would show less room than the fleet has, or hide a disk.
@@ -33,12 +37,16 @@ def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None]) -> dict[
             report["harvesters"].append({"host": host, "archive_dirs": dirs, "totals": dict(result.get("host") or {})})
     keys = ("free_bytes", "total_bytes", "plots", "incoming", "incoming_bytes")
     report["totals"] = {key: sum(int(item["totals"].get(key) or 0) for item in report["harvesters"]) for key in keys}
+    report["census"] = fleet_census(report["harvesters"], replot_target, replot_deadline, now)
     return report
 
 
-def render_space_table(report: Mapping[str, Any]) -> str:
-    """The fleet report as a table (a row per archive dir), the hosts not read, and a summary."""
-    rows = [_space_row(item["host"], entry) for item in report["harvesters"] for entry in item["archive_dirs"]]
+def render_space_table(report: Mapping[str, Any], with_census: bool = True) -> str:
+    """The fleet report as a table (a row per archive dir), the hosts not read, a summary and,
+    unless ``with_census`` is false (status shows it apart), the census and replot progress."""
+    census = report.get("census") or {}
+    rows = [(*_space_row(item["host"], entry), dir_share_text(census, item["host"], entry["path"]) if census else "")
+            for item in report["harvesters"] for entry in item["archive_dirs"]]
     lines = [render_table(SPACE_TABLE_HEADERS, rows), ""]
     # A dir's error on its own line: in the FREE column it would widen the whole table.
     lines += [f"{item['host']}: {entry['path']}: {entry['error']}"
@@ -51,6 +59,8 @@ def render_space_table(report: Mapping[str, Any]) -> str:
         f"{len(report['failed'])} failed; free {human_bytes(totals['free_bytes'])} of "
         f"{human_bytes(totals['total_bytes'])}; {totals['plots']} plots, {totals['incoming']} incoming"
     )
+    if with_census and census:
+        lines += ["", "CENSUS", render_census(census, indent="  ")]
     return "\n".join(lines)
 
 
