@@ -15,11 +15,11 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     ReplaceConfigError,
     RoomRequest,
     clear_arrived,
+    describe_plot,
     dir_replace_report,
     just_enough,
     make_room,
     parse_replace_config,
-    plot_kind,
     read_reservation,
     replaceable_plots,
 )
@@ -45,14 +45,13 @@ def config(rules: list, **kwargs: object):
 # --- names and rules -------------------------------------------------------------------------
 
 
-def test_plot_kinds_from_names() -> None:
-    assert plot_kind(v1(1)).label() == "v1 k32"
-    assert plot_kind(v1(1, c="05")).compression == 5  # Bladebit, zero-padded
-    assert plot_kind(v1(1, c="18")).compression == 18  # Gigahorse
-    assert plot_kind(v1(1, c="8")).label() == "v1 k32 C8"
-    assert plot_kind(v2(1)).label() == "v2 k28" and plot_kind(v2(1)).created is None
-    assert plot_kind(v1(1)).created == datetime.datetime(2023, 1, 1, tzinfo=datetime.timezone.utc).timestamp()  # noqa: UP017
-    assert plot_kind("notes.txt") is None and plot_kind(".plot-k32-x.plot.Ab12Cd") is None
+def test_plot_kinds_and_dates_from_names() -> None:
+    assert describe_plot(v1(1)).kind.label == "v1 k32"
+    assert describe_plot(v1(1, c="05")).kind.compression == 5  # Bladebit, zero-padded
+    assert describe_plot(v1(1, c="18")).kind.compression == 18  # Gigahorse
+    assert describe_plot(v2(1)).kind.format == "v2" and describe_plot(v2(1)).created is None
+    assert describe_plot(v1(1)).created == datetime.datetime(2023, 1, 1, tzinfo=datetime.timezone.utc).timestamp()  # noqa: UP017
+    assert describe_plot("notes.txt") is None and describe_plot(".plot-k32-x.plot.Ab12Cd") is None
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -332,7 +331,7 @@ def test_a_reserved_dir_goes_to_its_plot_first_and_to_no_other() -> None:
                         {**SETTINGS, "plotter_parallel_transfers": {"p1": 2}})
     by_plot = {os.path.basename(t["source"]): t for t in plan["transfers"]}
     assert by_plot[v2(2)]["dir"] == "/a" and by_plot[v2(2)]["replace"] == {
-        "delete": [], "deleted": [], "reserved": True, "release": None}
+        "delete": [], "deleted": [], "reserved": True, "release": None, "margin_bytes": 0}
     # plot 1 could fit in /a's room, but /a is reserved: it makes room in /b instead
     assert by_plot[v2(1)]["dir"] == "/b" and by_plot[v2(1)]["replace"]["delete"] == [v1(2)]
     assert f"replace: {v2(2)} fills h1:/a, reserved for it by an earlier run" in plan["summary"]
@@ -351,7 +350,8 @@ def test_a_reservation_whose_plot_is_gone_is_released_to_the_next_plot() -> None
     plan = plan_archive({"p1": plotter([dst_plot(1)])},
                         {"h1": harvester([hdir("/a", 5 * GIB, 1, [], reservation=held)])}, SETTINGS)
     (transfer,) = plan["transfers"]
-    assert transfer["replace"] == {"delete": [], "deleted": [], "reserved": False, "release": v2(5)}
+    assert transfer["replace"] == {"delete": [], "deleted": [], "reserved": False, "release": v2(5),
+                                   "margin_bytes": 0}
 
 
 def test_a_dir_receiving_now_is_not_emptied() -> None:

@@ -45,8 +45,13 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.config.reader impo
     key_path,
     show,
 )
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
+    FORMATS,
+    PlotKind,
+    is_finished_plot_name,
+    parse_plot_name,
+)
 
-FORMATS = ("v1", "v2")
 ORDER_KEYS = ("format", "compression", "k", "age", "size")
 DEFAULT_ORDER = ("format", "compression", "k", "age")
 AGE_SOURCES = ("name", "mtime")
@@ -57,12 +62,6 @@ DEFAULT_TARGET = "v2"
 REPORT_BYTES = 2 * 109 * 1024**3
 REPORT_MAX_PLOTS = 200
 
-# v1: plot-k32[-cNN]-YYYY-MM-DD-HH-MM-<id>.plot (Bladebit c01..c09, Gigahorse c1..c30 unpadded);
-# v2: plot-k28-<id>.plot2. The plotfiles module owns these names; this is the subset rules need.
-_V1_NAME = re.compile(
-    r"^plot-k(?P<k>\d{2})(?:-c(?P<c>\d{1,2}))?-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<id>[0-9a-f]{64})\.plot$"
-)
-_V2_NAME = re.compile(r"^plot-k(?P<k>\d{2})-(?P<id>[0-9a-f]{64})\.plot2$")
 _DAY = 86400.0
 _UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11; hosts may run 3.9
 
@@ -76,33 +75,25 @@ class ReplaceConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class PlotKind:
-    """What a plot file's name says about it."""
+class NamedPlot:
+    """What a plot file's name says: its kind (plotfiles' PlotKind) and, for v1, when it was begun."""
 
-    format: str  # v1 | v2
-    k: int
-    compression: int  # 0 when uncompressed (and for v2, which has a strength instead)
-    created: float | None  # from the name (v1), seconds since the epoch, UTC; None for v2
-
-    def label(self) -> str:
-        level = f" C{self.compression}" if self.compression else ""
-        return f"{self.format} k{self.k}{level}"
+    kind: PlotKind
+    created: float | None  # seconds since the epoch (UTC) from the name's date; None for v2
 
 
-def plot_kind(name: str) -> PlotKind | None:
-    """The kind of a plot from its file name; None when it is not a plot name we know."""
-    match = _V1_NAME.match(name)
-    if match:
+def describe_plot(name: str) -> NamedPlot | None:
+    """The kind and date of a plot from its file name; None when it is not a standard plot name."""
+    parsed = parse_plot_name(name)
+    if parsed is None:
+        return None
+    created = None
+    if parsed.date:
         try:
-            created = datetime.datetime.strptime(match.group("date"), "%Y-%m-%d-%H-%M")
-            stamp: float | None = created.replace(tzinfo=_UTC).timestamp()
-        except ValueError:
-            stamp = None
-        return PlotKind("v1", int(match.group("k")), int(match.group("c") or 0), stamp)
-    match = _V2_NAME.match(name)
-    if match:
-        return PlotKind("v2", int(match.group("k")), 0, None)
-    return None
+            created = datetime.datetime.strptime(parsed.date, "%Y-%m-%d-%H-%M").replace(tzinfo=_UTC).timestamp()
+        except ValueError:  # a name with an impossible date: its age comes from the mtime
+            created = None
+    return NamedPlot(parsed.kind, created)
 
 
 # --- the config --------------------------------------------------------------------------
@@ -120,7 +111,8 @@ class Rule:
     age_from: str = "name"
     path: str | None = None
 
-    def matches(self, kind: PlotKind, path: str, mtime: float, now: float) -> bool:
+    def matches(self, plot: NamedPlot, path: str, mtime: float, now: float) -> bool:
+        kind = plot.kind
         if self.format is not None and kind.format != self.format:
             return False
         if self.k and kind.k not in self.k:
@@ -132,7 +124,7 @@ class Rule:
         if self.path is not None and not fnmatch.fnmatchcase(path, self.path):
             return False
         if self.older_than is not None or self.older_than_days is not None:
-            made = plot_time(kind, mtime, self.age_from)
+            made = plot_time(plot, mtime, self.age_from)
             if self.older_than is not None and made >= self.older_than:
                 return False
             if self.older_than_days is not None and now - made < self.older_than_days * _DAY:
@@ -156,10 +148,10 @@ class ReplaceConfig:
                 "rules": [rule.name for rule in self.rules]}
 
 
-def plot_time(kind: PlotKind, mtime: float, age_from: str = "name") -> float:
+def plot_time(plot: NamedPlot, mtime: float, age_from: str = "name") -> float:
     """When the plot was made: the date in its name, or its mtime (asked for, or no date in the name)."""
-    if age_from == "name" and kind.created is not None:
-        return kind.created
+    if age_from == "name" and plot.created is not None:
+        return plot.created
     return mtime
 
 
@@ -285,21 +277,25 @@ class Replaceable:
     name: str
     size_bytes: int
     mtime: float
-    kind: PlotKind
+    plot: NamedPlot
     rule: str
 
+    @property
+    def kind(self) -> PlotKind:
+        return self.plot.kind
+
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "size_bytes": self.size_bytes, "kind": self.kind.label(), "rule": self.rule,
+        return {"name": self.name, "size_bytes": self.size_bytes, "kind": self.kind.label, "rule": self.rule,
                 "format": self.kind.format, "k": self.kind.k, "compression": self.kind.compression,
                 "mtime": round(self.mtime)}
 
 
 def matching_rule(config: ReplaceConfig, name: str, path: str, mtime: float, now: float) -> str | None:
     """The name of the first rule that lets this plot go, or None (never for the target format)."""
-    kind = plot_kind(name)
-    if kind is None or kind.format == config.target:
+    plot = describe_plot(name)
+    if plot is None or plot.kind.format == config.target:
         return None
-    return next((rule.name for rule in config.rules if rule.matches(kind, path, mtime, now)), None)
+    return next((rule.name for rule in config.rules if rule.matches(plot, path, mtime, now)), None)
 
 
 def order_key(config: ReplaceConfig, item: Replaceable) -> tuple:
@@ -308,7 +304,7 @@ def order_key(config: ReplaceConfig, item: Replaceable) -> tuple:
         "format": FORMATS.index(item.kind.format),
         "compression": item.kind.compression,
         "k": item.kind.k,
-        "age": plot_time(item.kind, item.mtime),
+        "age": plot_time(item.plot, item.mtime),
         "size": -item.size_bytes,  # the biggest first: fewest deletions for one arrival
     }
     return (*(values[key] for key in config.order), item.name)
@@ -320,10 +316,9 @@ def replaceable_plots(config: ReplaceConfig, directory: str, files: Iterable[tup
     found = []
     for name, size, mtime in files:
         rule = matching_rule(config, name, os.path.join(directory, name), mtime, now)
-        if rule is not None:
-            kind = plot_kind(name)
-            if kind is not None:
-                found.append(Replaceable(name, size, mtime, kind, rule))
+        plot = describe_plot(name)
+        if rule is not None and plot is not None:
+            found.append(Replaceable(name, size, mtime, plot, rule))
     return sorted(found, key=lambda item: order_key(config, item))
 
 
@@ -383,7 +378,7 @@ def scan_plots(directory: str) -> list[tuple[str, int, float]]:
     found = []
     with os.scandir(directory) as entries:
         for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith((".plot", ".plot2")):
+            if not is_finished_plot_name(entry.name):
                 continue
             try:
                 if entry.is_file(follow_symlinks=False):
@@ -556,12 +551,12 @@ def _make_room(request: RoomRequest, config: ReplaceConfig, log_file: str, check
                                cleared=cleared, changed=cleared is not None and not check_mode)
         size, mtime = plots[name]
         rule = matching_rule(config, name, os.path.join(request.directory, name), mtime, moment)
-        kind = plot_kind(name)
-        if rule is None or kind is None:
+        plot = describe_plot(name)
+        if rule is None or plot is None:
             return RoomOutcome(False, f"no rule lets {name} go (or it is in the target format "
                                f"{config.target}); nothing deleted on {where}", cleared=cleared,
                                changed=cleared is not None and not check_mode)
-        named.append(Replaceable(name, size, mtime, kind, rule))
+        named.append(Replaceable(name, size, mtime, plot, rule))
     chosen = just_enough(named, need)
     if chosen is None:
         return RoomOutcome(False, f"{request.plot} needs {need} more bytes on {where} than are free, and the "
@@ -577,7 +572,7 @@ def _make_room(request: RoomRequest, config: ReplaceConfig, log_file: str, check
     for item in chosen:
         path = os.path.join(request.directory, item.name)
         os.unlink(path)
-        append_log(log_file, log_line(time.time(), path, item.size_bytes, item.kind.label(), item.rule,
+        append_log(log_file, log_line(time.time(), path, item.size_bytes, item.kind.label, item.rule,
                                       request.plot, where))
     _fsync_dir(request.directory)
     return RoomOutcome(True, msg, deleted, reservation.as_dict(), cleared, True)

@@ -24,9 +24,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import just_enough
+from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
+    ReplaceConfigError,
+    just_enough,
+    parse_replace_config,
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
-from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, host_vars
 
 Key = tuple  # (harvester, dir)
 
@@ -99,20 +103,21 @@ class ReplacePlanner:
                 return None, (f"waits for {slot.harvester}:{slot.path}, reserved for it, which is receiving "
                               f"{slot.receiving[0]} now"), None
             self.held[key]["placed"] = True
-            return slot, "", {"delete": [], "deleted": [], "reserved": True, "release": None}
+            return slot, "", {"delete": [], "deleted": [], "reserved": True, "release": None,
+                              "margin_bytes": settings.margin_bytes}
         usable = [s for s in slots if (s.harvester, s.path) not in self.held]
         slot, reason = choose_slot(candidate, usable, given, settings)
         if slot is not None:
             release = self.released.pop((slot.harvester, slot.path), None)
-            return slot, reason, ({"delete": [], "deleted": [], "reserved": False, "release": release}
-                                  if release else None)
+            return slot, reason, ({"delete": [], "deleted": [], "reserved": False, "release": release,
+                                   "margin_bytes": settings.margin_bytes} if release else None)
         needed = candidate.size_bytes + settings.margin_bytes
         if not usable or any(s.room_bytes >= needed for s in usable):
             return None, reason, None  # room exists (busy now), or no dir at all: nothing to replace
-        return self._make_room(candidate, name, usable, given, needed, reason)
+        return self._make_room(candidate, name, usable, given, needed, reason, settings.margin_bytes)
 
     def _make_room(self, candidate: Any, name: str, usable: Sequence[Any], given: Mapping[str, int], needed: int,
-                   reason: str) -> tuple[Any, str, dict | None]:
+                   reason: str, margin_bytes: int) -> tuple[Any, str, dict | None]:
         options, why_not = [], []
         for slot in usable:
             key = (slot.harvester, slot.path)
@@ -149,7 +154,7 @@ class ReplacePlanner:
         freed = sum(int(item["size_bytes"]) for item in chosen)
         slot.free_bytes += freed
         return slot, "", {"delete": names, "deleted": list(chosen), "reserved": False,
-                          "release": self.released.pop(key, None), "freed_bytes": freed}
+                          "release": self.released.pop(key, None), "freed_bytes": freed, "margin_bytes": margin_bytes}
 
 
 def _plots_on_plotters(plotters: Mapping[str, Any]) -> dict[str, str]:
@@ -181,3 +186,40 @@ def replace_lines(plan: Mapping[str, Any]) -> list[str]:
             lines.append(f"replace: {name} fills {where}, reserved for it by an earlier run")
     lines += [f"reservation on {r['harvester']}:{r['dir']}: {r['status']}" for r in plan.get("reservations") or []]
     return lines
+
+
+# --- for archive.yml (filters) ----------------------------------------------------------------------
+
+
+def replace_problems(hostvars: Any, harvesters: Sequence[str]) -> list[str]:
+    """Every bad replace setting in the harvesters' inventory vars, as ``host: key: problem``."""
+    problems = []
+    for host in harvesters:
+        hv = host_vars(hostvars, host)
+        try:
+            parse_replace_config(hv.get("plotfleet_replace_rules"), hv.get("plotfleet_replot_target"),
+                                 hv.get("plotfleet_replace_order"), hv.get("plotfleet_replace_max_per_run"))
+        except ReplaceConfigError as err:
+            problems += [f"{host}: {problem}" for problem in err.problems]
+    return problems
+
+
+def replace_outcomes(hostvars: Any, plotters: Sequence[str], var: str = "archive_room") -> dict:
+    """One line per room-making step the plotters asked their harvesters for, and where one failed."""
+    lines, failed = [], []
+    for host in plotters:
+        registered = host_vars(hostvars, host).get(var)
+        if not isinstance(registered, Mapping):
+            continue
+        for result in registered.get("results") or []:
+            item = result.get("item") or {}
+            where = f"{item.get('harvester')}:{item.get('dir')}"
+            if result.get("skipped"):
+                lines.append(f"{where}: nothing deleted for {os.path.basename(item.get('source') or '')}: its "
+                             "transfer cannot start now (see the check above)")
+            elif result.get("failed") or result.get("unreachable"):
+                failed.append(str(item.get("harvester")))
+                lines.append(f"{where}: FAILED {result.get('msg')}")
+            else:
+                lines.append(f"{where}: {result.get('msg')}")
+    return {"lines": lines, "failed": sorted(set(failed))}
