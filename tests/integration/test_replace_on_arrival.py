@@ -173,3 +173,18 @@ def test_two_runs_at_once_delete_once(harvest: Harvest) -> None:
     assert len(harvest.log_lines()) == 1, [r.stdout for r in runs]
     assert sha256(harvest.dir / plot.name) == digest and not plot.exists()
     assert harvest.plots() == sorted([*harvest.order[1:], *harvest.keep, plot.name])
+
+
+def test_bad_settings_stop_the_run_naming_host_and_key(harvest: Harvest) -> None:
+    plot = harvest.fleet.new_plot()
+    inventory = yaml.safe_load(Path(harvest.inventory).read_text())
+    inventory["all"]["hosts"]["harvester1"].update(plotfleet_replace_rules=[{"format": "v2"}, {"format": "v3"}],
+                                                   plotfleet_replace_max_per_run=-1)
+    Path(harvest.inventory).write_text(yaml.safe_dump(inventory))
+    run = harvest.run(wait=True)
+    assert run.returncode != 0
+    for problem in ("harvester1: plotfleet_replace_rules[0].format: v2 is the replot target",
+                    'harvester1: plotfleet_replace_rules[1].format: must be one of v1, v2, got \\"v3\\"',
+                    "harvester1: plotfleet_replace_max_per_run: must be an integer >= 0, got -1"):
+        assert problem in run.stdout, run.stdout
+    assert plot.exists() and harvest.log_lines() == [] and len(harvest.plots()) == 5
