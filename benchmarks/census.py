@@ -16,8 +16,10 @@ interleaved rounds (the order rotating each round, one untimed warm-up each):
   ansible       ``ansible localhost -m plotfleet_space_info`` (names off): the whole round trip
   ansible+names the same with ``plot_names=true``
 
-and prints median/min ms, the ratio of medians to ``find``, and the size of the module's JSON
-result with and without names. The dir (and the tmpfs) is removed at the end, also on Ctrl-C.
+and prints median/min wall ms and median CPU ms (this process and its children: find, wc,
+ansible), each with its ratio to ``find``, and the size of the module's JSON result with and
+without names. On a busy machine the CPU figures are the ones to compare.
+The dir (and the tmpfs) is removed at the end, also on Ctrl-C.
 
     scripts/python benchmarks/census.py [--plots 100000] [--repeat 5] [--tmpfs] [--no-ansible]
 """
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -95,10 +98,17 @@ def fill(directory: str, count: int) -> dict[str, int]:
     return made
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (find, wc, ansible and its workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """Wall and CPU milliseconds of one call: on a loaded machine the CPU time is the fair figure."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     value = fn()
-    return (time.perf_counter() - start) * 1000, value
+    return (time.perf_counter() - start) * 1000, (_cpu_seconds() - cpu) * 1000, value
 
 
 def shell(command: str) -> Callable[[], str]:
@@ -180,6 +190,7 @@ def main() -> int:
             methods["ansible"] = ansible(config_path, False)
             methods["ansible+names"] = ansible(config_path, True)
         results: dict[str, list[float]] = {name: [] for name in methods}
+        cpu: dict[str, list[float]] = {name: [] for name in methods}
         values: dict[str, object] = {}
         for name, method in methods.items():  # warm-up: page cache, imports
             values[name] = method()
@@ -187,20 +198,24 @@ def main() -> int:
         for round_index in range(options.repeat):
             order = names[round_index % len(names):] + names[: round_index % len(names)]
             for name in order:
-                elapsed, values[name] = timed(methods[name])
+                elapsed, used, values[name] = timed(methods[name])
                 results[name].append(elapsed)
+                cpu[name].append(used)
 
         baseline = statistics.median(results["find"])
-        print(f"\n{'method':<14} {'median ms':>10} {'min ms':>9} {'x find':>7}   result")
+        cpu_baseline = statistics.median(cpu["find"])
+        print(f"\n{'method':<14} {'median ms':>10} {'min ms':>9} {'x find':>7} {'cpu ms':>9} {'x find':>7}   result")
         for name in names:
             median = statistics.median(results[name])
+            cpu_median = statistics.median(cpu[name])
             shown = values[name]
             if isinstance(shown, dict):
                 entries = shown["archive_dirs"][0]
                 shown = f"{entries['plots']:,} plots, {len(json.dumps(shown)):,} B of JSON"
             elif name.startswith("ansible"):
                 shown = f"{shown:,} B of output"
-            print(f"{name:<14} {median:>10.1f} {min(results[name]):>9.1f} {median / baseline:>7.2f}   {shown}")
+            print(f"{name:<14} {median:>10.1f} {min(results[name]):>9.1f} {median / baseline:>7.2f} "
+                  f"{cpu_median:>9.1f} {cpu_median / cpu_baseline:>7.2f}   {shown}")
         print(f"\nload average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, {options.repeat} rounds")
     finally:
         cleanup()

@@ -25,6 +25,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
     V2,
     V2_K28_BYTES,
     PlotKind,
+    _kind_of_name,
     expected_plot_bytes,
     find_plot_name,
     is_finished_plot_name,
@@ -271,3 +272,13 @@ def test_a_dir_is_read_in_one_pass_with_its_census(tmp_path):
     with_names = report_dir(ArchiveDir(str(tmp_path)), snapshot).as_dict()
     assert with_names["plot_names"][0] == V1_PLOT  # oldest first
     assert report["plots_by_k"] == {"28": 2, "32": 2}
+
+
+def test_the_census_fast_path_answers_as_the_definition():
+    known: dict = {}
+    names = [V1_PLOT, BLADEBIT_C5, GIGAHORSE_C8, GIGAHORSE_C18, V2_PLOT, f"plot-k32-{DATE}-{'b' * 64}.plot",
+             f"plot-k32-{DATE}-{'A' * 64}.plot", f"plot-k28-{'a' * 63}.plot2", f"plot-k28-{ID}.plot",
+             f"plot-k32-{DATE}-{ID}.plot2", "odd.plot", "x" * 90 + ".plot", f"plot-k32-2026-0102-03-04-{ID}.plot",
+             f"plot-mmx-k32-{DATE}-{ID}.plot", f"plot-k32-c05-{DATE}-{'c' * 64}.plot"]
+    for name in names + names:  # the second time from what the first taught it
+        assert _kind_of_name(name, known) == plot_kind(name), name

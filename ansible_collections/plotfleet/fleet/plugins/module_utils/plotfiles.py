@@ -306,13 +306,14 @@ def plot_census(plots: Iterable[tuple[str, int, float]], since: float, window_se
     """
     counters: dict[str, list] = {}
     kinds: dict[str, PlotKind | None] = {}
+    known: dict[str, PlotKind] = {}  # kind part of a name -> its kind, for _kind_of_name
     for name, size, mtime in plots:
-        parsed = parse_plot_name(name)
-        key = parsed.kind.key if parsed else UNKNOWN_KIND
+        kind = _kind_of_name(name, known)
+        key = kind.key if kind else UNKNOWN_KIND
         row = counters.get(key)
         if row is None:
             row = counters[key] = [0, 0, 0, 0, None]
-            kinds[key] = parsed.kind if parsed else None
+            kinds[key] = kind
         row[0] += 1
         row[1] += size
         if mtime >= since:
@@ -330,6 +331,31 @@ def plot_census(plots: Iterable[tuple[str, int, float]], since: float, window_se
                       "newest_mtime": newest})
         entries.append(entry)
     return {"window_seconds": int(window_seconds), "since": since, "kinds": sorted(entries, key=_census_order)}
+
+
+_HEX = frozenset("0123456789abcdef")
+_DATE_DASHES = (4, 7, 10, 13, 16)  # in "YYYY-MM-DD-HH-MM-"
+
+
+def _kind_of_name(name: str, known: dict[str, PlotKind]) -> PlotKind | None:
+    """``plot_kind(name)``, fast for many names of few kinds: the regex runs once per kind part
+    (``plot-k32-c05-``, ``plot-k28-``) and later names of that part only have their id and date
+    checked by hand -- the same answer as the regex, several times faster over 100,000 names."""
+    ext = V2_SUFFIX if name.endswith(V2_SUFFIX) else V1_SUFFIX
+    stem = name[: -len(ext)]
+    plot_id, head = stem[-64:], stem[:-64]
+    if ext == V1_SUFFIX:
+        date, part = head[-17:], head[:-17]
+        if len(date) != 17 or any(date[i] != "-" for i in _DATE_DASHES) or not date.replace("-", "").isdigit():
+            return plot_kind(name)
+    else:
+        part = head
+    kind = known.get(part + ext)
+    if kind is None or len(plot_id) != 64 or not _HEX.issuperset(plot_id):
+        kind = plot_kind(name)
+        if kind is not None:
+            known[part + ext] = kind
+    return kind
 
 
 def merge_census(censuses: Iterable[Mapping]) -> dict:
