@@ -24,7 +24,9 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import CensusSettingsError
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.jobview import job_view
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.metrics import render_metrics
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.options import check_options
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import (
     PrefixError,
@@ -55,11 +57,13 @@ def plotfleet_fleet_report(hostvars: Any, *args: Any, **kwargs: Any) -> dict:
         raise AnsibleFilterError(str(err)) from err
 
 
-def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str) -> dict:
+def plotfleet_resolve_prefix(hostvars: Any, hosts: Sequence[str], prefix: str, var: str = "plotfleet_state") -> dict:
+    """The one job the prefix names, or ``{'error': why not}`` for the playbook to fail with: an
+    exception here would bury the message under Ansible's templating traceback."""
     try:
-        return resolve_fleet_prefix(hostvars, hosts, prefix)
+        return resolve_fleet_prefix(hostvars, hosts, prefix, var)
     except PrefixError as err:
-        raise AnsibleFilterError(str(err)) from err
+        return {"error": str(err)}
 
 
 class FilterModule:
@@ -68,8 +72,10 @@ class FilterModule:
             "plotfleet_fleet_report": plotfleet_fleet_report,
             "plotfleet_render_status": render_status,
             "plotfleet_metrics": render_metrics,
+            "plotfleet_job_view": job_view,
             "plotfleet_pass_summary": pass_summary,
             "plotfleet_resolve_prefix": plotfleet_resolve_prefix,
+            "plotfleet_options": check_options,
             "plotfleet_space_report": plotfleet_space_report,
             "plotfleet_space_table": render_space_table,
             "plotfleet_archive_plan": plan_archive,
