@@ -112,13 +112,27 @@ def test_control_playbook_resolves_the_prefix_fleet_wide(plot_dirs, jobs):
     job, plot_id = started_with_id(jobs, plot_dirs.tmp[0], plot_dirs.dst[0], plot_dirs.logs / "pb.log")
     config = {"plotter_config_path": str(plot_dirs.config)}
 
-    missing = run_playbook("control.yml", {**config, "plot_id": "ffffffffffff0000", "state": "suspended"})
+    missing = run_playbook("control.yml", {**config, "plotfleet_plot_id": "ffffffffffff0000",
+                                           "plotfleet_state": "suspended"})
     assert missing.returncode != 0 and "no plot job in the fleet matches 'ffffffffffff0000'" in missing.stdout
+    # The message stands out: no templating traceback around it (issue 11 §4).
+    assert "Finalization of task args" not in missing.stdout + missing.stderr
 
-    done = run_playbook("control.yml", {**config, "plot_id": plot_id[:16], "state": "suspended"})
+    done = run_playbook("control.yml", {**config, "plotfleet_plot_id": plot_id[:16], "plotfleet_state": "suspended"})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{plot_id}: running -> suspended, 0 temp files removed" in done.stdout
+    # The full plot id and its host; suspending removes no files, so it says nothing about them.
+    assert f"localhost: {plot_id}: running -> suspended" in done.stdout
+    assert "temp files" not in done.stdout
     assert psutil.Process(job.pid).status() == psutil.STATUS_STOPPED
 
-    bad = run_playbook("control.yml", {**config, "plot_id": plot_id[:16], "state": "paused"})
-    assert bad.returncode != 0 and "state=suspended|running|killed" in bad.stdout
+    would = run_playbook("control.yml", {**config, "plotfleet_plot_id": plot_id[:8], "plotfleet_state": "running"},
+                         check=True)
+    assert would.returncode == 0, would.stdout + would.stderr
+    assert f"localhost: {plot_id}: would go suspended -> running" in would.stdout
+    assert psutil.Process(job.pid).status() == psutil.STATUS_STOPPED
+
+    bad = run_playbook("control.yml", {**config, "plotfleet_plot_id": plot_id[:16], "plotfleet_state": "paused"})
+    assert bad.returncode != 0
+    assert 'plotfleet_state: must be one of suspended, running, killed, got "paused"' in bad.stdout
+    short = run_playbook("control.yml", {**config, "plotfleet_plot_id": plot_id[:4], "plotfleet_state": "running"})
+    assert short.returncode != 0 and "plotfleet_plot_id: give at least 8 characters" in short.stdout

@@ -105,7 +105,7 @@ def test_status_writes_metrics_that_node_exporter_serves_and_prometheus_answers_
         "plotters": {"hosts": {"localhost": {}}}, "harvesters": {"hosts": {"localhost": {}}}}}}))
     textfile = textfile_dir / "plotfleet.prom"
 
-    run = run_playbook("status.yml", {"output": "prometheus", "plotfleet_output": "prometheus",
+    run = run_playbook("status.yml", {"plotfleet_output": "prometheus",
                                       "plotfleet_textfile": str(textfile)}, inventory=str(inventory))
     assert run.returncode == 0, run.stdout + run.stderr
     assert not [p for p in textfile_dir.iterdir() if p.name != "plotfleet.prom"], "no temp file left behind"
