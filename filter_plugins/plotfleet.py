@@ -24,6 +24,7 @@ from ansible_collections.plotfleet.fleet.plugins.plugin_utils.analysis import (
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import CensusSettingsError
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import archive_outcomes, fleet_archive_plan
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.jobview import job_view
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.metrics import render_metrics
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.options import check_options
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes, replace_problems
@@ -71,6 +72,7 @@ class FilterModule:
             "plotfleet_fleet_report": plotfleet_fleet_report,
             "plotfleet_render_status": render_status,
             "plotfleet_metrics": render_metrics,
+            "plotfleet_job_view": job_view,
             "plotfleet_pass_summary": pass_summary,
             "plotfleet_resolve_prefix": plotfleet_resolve_prefix,
             "plotfleet_options": check_options,
