@@ -13,9 +13,10 @@ the machine's, or, for a host with a ``release`` (``HostSpec(..., release="bulls
 overlay of that Debian release's root filesystem (built by ``scripts/rootfs``, cached in
 /var/cache/plotfleet, never written: the overlay's upper dir is ``<workdir>/hosts/<name>/root``)
 with the project dir at its own path; such a host runs that release's sshd, and Ansible uses
-its /usr/bin/python3. A ``<codename>-bare`` host (``release="trixie-bare"``) lacks psutil and
-PyYAML; its only apt source is the local repository scripts/rootfs builds (read-only at
-/srv/apt), so a test can let roles/plotter install them without the internet.
+its /usr/bin/python3. Its only apt source is the local repository scripts/rootfs builds
+(read-only at /srv/apt), so roles can install packages without the internet; a
+``<codename>-bare`` host (``release="trixie-bare"``) lacks psutil and PyYAML, for a test that
+lets roles/plotter install them.
 
 A host survives its sshd: ``stop_sshd``/``start_sshd`` stop and start only the daemon,
 ``crash`` kills everything on the host and ``restart`` brings it back with the same name,
@@ -56,14 +57,16 @@ ROOTFS_SCRIPT = ROOT / "scripts" / "rootfs"
 RELEASE_PYTHON = "/usr/bin/python3"
 # Where a release host sees its sshd config, host key and authorized keys (<host dir>/sshd).
 RELEASE_SSHD_DIR = "/etc/ssh/fleet"
-# A bare release host's only apt source: the local repository, read-only (scripts/rootfs).
-BARE_APT_DIR = "/srv/apt"
-BARE_APT_SOURCES = ("# The test fleet's local repository (scripts/rootfs); no other source.\n"
-                    f"deb [trusted=yes] file:{BARE_APT_DIR} ./\n")
+# A release host's only apt source: the local repository, read-only (scripts/rootfs).
+APT_DIR = "/srv/apt"
+APT_SOURCES = ("# The test fleet's local repository (scripts/rootfs); no other source.\n"
+                    f"deb [trusted=yes] file:{APT_DIR} ./\n")
 HOSTINIT = Path(__file__).resolve().parent / "hostinit.py"
 LOCK_FILE = Path("/run/lock/plotfleet-fleet.lock")
 PREFIX = "pf-"
 SUBNET = "10.77.{index}"
+# The inner network of hosts behind a bastion: only the bastions have an address on it.
+INNER_SUBNET = "10.78.{index}"
 # Where each host's private directories appear inside it, keyed by their backing dir name.
 PRIVATE_DIRS = {"etc": "/etc/plotfleet", "log": "/var/log/plotfleet", "srv": "/srv/plotfleet",
                 "run": "/run/plotfleet"}
@@ -79,13 +82,16 @@ PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class HostSpec:
-    """What to build: a host's name, its inventory groups, its tmpfs mounts (path -> size) and
-    the Debian release it runs (``"bullseye"``, ``"trixie"``; None: the machine's own system)."""
+    """What to build: a host's name, its inventory groups, its tmpfs mounts (path -> size),
+    the Debian release it runs (``"bullseye"``, ``"trixie"``; None: the machine's own system) and
+    the bastion it hides behind (``via="bastion1"``: the host is on an inner network that only
+    that host reaches; the inventory says ``ProxyJump`` through it, as a farm behind a gateway)."""
 
     name: str
     groups: tuple[str, ...]
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     release: str | None = None
+    via: str | None = None
 
 
 @dataclass
@@ -140,7 +146,7 @@ def rootfs_for(release: str) -> Path:
 
 
 def apt_repo_for(release: str) -> Path:
-    """The local apt repository for a bare release's hosts (``trixie-bare``)."""
+    """The local apt repository for a release's hosts."""
     return _built(release, "apt-path", "local apt repository")
 
 
@@ -214,6 +220,11 @@ class Fleet:
                  tie_to_process: bool = True) -> None:
         if len({host.name for host in hosts}) != len(hosts):
             raise FleetError("host names must be unique")
+        names = {host.name: host for host in hosts}
+        for host in hosts:
+            if host.via and (host.via not in names or names[host.via].via):
+                raise FleetError(f"{host.name}: via={host.via!r} must name a host of the fleet that is not itself "
+                                 "behind a bastion")
         self.specs = list(hosts)
         self.workdir = Path(workdir).resolve()
         self.id = fleet_id or secrets.token_hex(3)
@@ -271,9 +282,8 @@ class Fleet:
     def up(self, timeout: float = 30) -> Fleet:
         check_environment()
         rootfs = {spec.release: rootfs_for(spec.release) for spec in self.specs if spec.release}
-        bare = [spec for spec in self.specs if spec.release and is_bare(spec.release)]
-        for spec in bare:
-            apt_repo_for(spec.release)  # missing? Say so before building anything.
+        for release in rootfs:
+            apt_repo_for(release)  # missing? Say so before building anything.
         atexit.register(self.down)
         try:
             self._prepare_files()
@@ -283,16 +293,18 @@ class Fleet:
                 self._create_network()
                 self.controller = self._start_node("ctl", f"{self._subnet}.1", ())
                 for i, spec in enumerate(self.specs, start=1):
-                    address = f"{self._subnet}.{10 + i}"
+                    subnet = INNER_SUBNET.format(index=self.subnet_index) if spec.via else self._subnet
+                    address = f"{subnet}.{10 + i}"
                     self.hosts[spec.name] = self._start_node(spec.name, address, spec.groups)
             self._write_inventory()
             self._wait_for_sshd(self.hosts, timeout)
-            for spec in bare:
-                # A freshly installed machine has its package lists: read them from the local repo.
-                update = self.host_run(spec.name, ["apt-get", "update", "-qq"], timeout=120)
-                if update.returncode != 0:
-                    raise FleetError(f"{spec.name}: apt-get update from {BARE_APT_DIR} failed: "
-                                     f"{update.stderr.strip()}")
+            for spec in self.specs:
+                if spec.release:
+                    # An installed machine has its package lists: read them from the local repo.
+                    update = self.host_run(spec.name, ["apt-get", "update", "-qq"], timeout=120)
+                    if update.returncode != 0:
+                        raise FleetError(f"{spec.name}: apt-get update from {APT_DIR} failed: "
+                                         f"{update.stderr.strip()}")
         except BaseException:
             self.down(check=False)
             raise
@@ -328,16 +340,28 @@ class Fleet:
         if taken:
             raise FleetError(f"network namespaces already exist: {', '.join(sorted(taken))}")
         peers = {"vctl": ctl, **{f"v{i}": self.netns(s.name) for i, s in enumerate(self.specs, start=1)}}
+        inner = {f"v{i}" for i, s in enumerate(self.specs, start=1) if s.via}
+        bastions = {f"b{i}": self.netns(s.name) for i, s in enumerate(self.specs, start=1) if s.name in self._bastions}
         batch = [f"netns add {name}" for name in self.all_netns]
         batch += [f"link add {port} netns {sw} type veth peer name eth0 netns {ns}"
                   for port, ns in peers.items()]
+        batch += [f"link add {port} netns {sw} type veth peer name eth1 netns {ns}" for port, ns in bastions.items()]
         run(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
-        switch = ["link add br0 type bridge", "link set br0 up"]
-        switch += [f"link set {port} master br0 up" for port in peers]
+        switch = ["link add br0 type bridge", "link set br0 up", "link add br1 type bridge", "link set br1 up"]
+        switch += [f"link set {port} master {'br1' if port in inner or port in bastions else 'br0'} up"
+                   for port in [*peers, *bastions]]
         run(["ip", "-n", sw, "-batch", "-"], input="\n".join(switch) + "\n")
+
+    @property
+    def _bastions(self) -> set[str]:
+        return {spec.via for spec in self.specs if spec.via}
 
     def _configure_interface(self, netns: str, address: str) -> None:
         batch = ["link set lo up", f"addr add {address}/24 dev eth0", "link set eth0 up"]
+        name = next((s.name for s in self.specs if self.netns(s.name) == netns), None)
+        if name in self._bastions:
+            inner = INNER_SUBNET.format(index=self.subnet_index)
+            batch += [f"addr add {inner}.1/24 dev eth1", "link set eth1 up"]
         run(["ip", "-n", netns, "-batch", "-"], input="\n".join(batch) + "\n")
 
     def _start_node(self, name: str, address: str, groups: tuple[str, ...], configure: bool = True) -> Node:
@@ -378,12 +402,11 @@ class Fleet:
             args += ["--rootfs", str(self._rootfs[spec.release]), "--state", str(base / "root"),
                      f"--bind={ROOT}={ROOT}", f"--bind={sshd_dir}={RELEASE_SSHD_DIR}"]
             sshd_dir = RELEASE_SSHD_DIR
-            if is_bare(spec.release):
-                args.append(f"--ro-bind={apt_repo_for(spec.release)}={BARE_APT_DIR}")
-                # In the overlay's upper dir: it hides the rootfs's own sources.list (the internet).
-                sources = base / "root" / "upper" / "etc" / "apt" / "sources.list"
-                sources.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                sources.write_text(BARE_APT_SOURCES)
+            args.append(f"--ro-bind={apt_repo_for(spec.release)}={APT_DIR}")
+            # In the overlay's upper dir: it hides the rootfs's own sources.list (the internet).
+            sources = base / "root" / "upper" / "etc" / "apt" / "sources.list"
+            sources.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            sources.write_text(APT_SOURCES)
         args += [f"--tmpfs={path}={size}" for path, size in spec.tmpfs.items()]
         self._write_sshd_config(spec.name, address, sshd_dir)
         return [*args, "--", SSHD, "-D", "-e", "-f", f"{sshd_dir}/sshd_config"]
@@ -410,20 +433,32 @@ class Fleet:
             "",
         ]))
 
+    def _ssh_config(self) -> Path:
+        """An ssh_config for jumps through bastions: the fleet's key, no host key records."""
+        path = self.workdir / "ssh" / "config"
+        path.write_text(f"Host *\n  IdentityFile {self.ssh_key}\n  IdentitiesOnly yes\n  User root\n"
+                        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        return path
+
     def _write_inventory(self) -> None:
+        common_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
         groups: dict[str, dict] = {}
         for node in self.hosts.values():
             hostvars = {"ansible_host": node.address}
             if self._spec(node.name).release:
                 hostvars["ansible_python_interpreter"] = RELEASE_PYTHON
+            via = self._spec(node.name).via
+            if via:
+                # The jump's own ssh reads only the config file (-F), not -i: the key goes there.
+                hostvars["ansible_ssh_common_args"] = (f"{common_args} -F {self._ssh_config()} "
+                                                       f"-o ProxyJump=root@{self.hosts[via].address}")
             for group in node.groups:
                 groups.setdefault(group, {"hosts": {}})["hosts"][node.name] = hostvars
         inventory = {"all": {
             "vars": {
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(self.ssh_key),
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                                           "-o LogLevel=ERROR",
+                "ansible_ssh_common_args": common_args,
                 "ansible_python_interpreter": str(PYTHON),
             },
             "children": groups,
@@ -447,7 +482,7 @@ class Fleet:
                     since_start = file.read().decode(errors="replace")
                 if MAIN_EXITED.search(since_start):
                     raise FleetError(f"{name}: sshd exited during start-up:\n{since_start[-2000:]}")
-                if ssh_banner(node.address):
+                if self._reachable(name):
                     del pending[name]
             return not pending
 
@@ -458,9 +493,16 @@ class Fleet:
 
     # -- faults: a daemon dies, a host crashes ------------------------------------------------
 
+    def _reachable(self, name: str) -> bool:
+        """Whether host ``name``'s sshd answers; a host behind a bastion is probed from the bastion."""
+        via = self._spec(name).via
+        if via:
+            return in_netns(f"/run/netns/{self.netns(via)}", lambda: ssh_banner(self.address(name)))
+        return ssh_banner(self.address(name))
+
     def sshd_listening(self, name: str) -> bool:
         """Whether host ``name`` accepts SSH connections now (probed from the controller's network)."""
-        return self._in_controller_netns(lambda: ssh_banner(self.address(name)))
+        return self._in_controller_netns(lambda: self._reachable(name))
 
     def stop_sshd(self, name: str, *, keep_sessions: bool = False, timeout: float = 10) -> None:
         """Stops host ``name``'s sshd; its other processes (rsync daemon, jobs) keep running.
@@ -635,7 +677,8 @@ class Fleet:
 
     @classmethod
     def from_state(cls, state: dict) -> Fleet:
-        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"], s.get("release")) for s in state["specs"]]
+        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"], s.get("release"), s.get("via"))
+                 for s in state["specs"]]
         fleet = cls(specs, Path(state["workdir"]), fleet_id=state["id"], tie_to_process=False)
         fleet._rootfs = {spec.release: rootfs_for(spec.release) for spec in specs if spec.release}
         fleet.subnet_index = state["subnet_index"]
@@ -652,11 +695,6 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
-
-
-def is_bare(release: str) -> bool:
-    """A bare release (``trixie-bare``) lacks psutil/PyYAML and installs them from the local repo."""
-    return release.endswith("-bare")
 
 
 def is_within(path: str, directory: str) -> bool:

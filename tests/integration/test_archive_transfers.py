@@ -335,7 +335,7 @@ def test_archive_playbook_plans_and_sends_every_plot(fleet: Fleet) -> None:
     plots = [fleet.new_plot(), fleet.new_plot(), fleet.new_plot()]
     digests = {p.name: sha256(p) for p in plots}
     inventory = str(write_inventory(fleet, parallel=2))
-    options = {"wait": True, "archive_margin_bytes": 0}
+    options = {"plotfleet_wait": True, "plotfleet_margin": 0}
     run = run_playbook("archive.yml", options, inventory=inventory)
     assert run.returncode == 0, run.stdout + run.stderr
     # Two archive disks (one transfer each), so two plots go now and one waits with its reason.
@@ -356,7 +356,7 @@ def test_archive_playbook_plans_and_sends_every_plot(fleet: Fleet) -> None:
 
 def test_archive_playbook_in_check_mode_starts_nothing(fleet: Fleet) -> None:
     plot = fleet.new_plot()
-    run = run_playbook("archive.yml", {"archive_margin_bytes": 0}, check=True,
+    run = run_playbook("archive.yml", {"plotfleet_margin": 0}, check=True,
                        inventory=str(write_inventory(fleet, extra_harvester=False)))
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"start: plotter1 {plot.name}" in run.stdout and "would run: " in run.stdout

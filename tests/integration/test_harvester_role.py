@@ -321,7 +321,7 @@ def test_space_playbook_reports_unreachable_harvesters_and_exits_0(harvester, tm
     row = next(line for line in table.stdout.splitlines() if str(harvester.big) in line).split()
     assert (row[2], row[7]) == ("plots-hdd01", "1")  # host dir module free(2) total(2) plots incoming
     assert "ghost: UNREACHABLE:" in table.stdout
-    as_json = subprocess.run([*cmd, "-e", "output=json"], cwd=ROOT, env=env, capture_output=True, text=True,
+    as_json = subprocess.run([*cmd, "-e", "plotfleet_output=json"], cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=300, check=False)
     assert as_json.returncode == 0
     assert '"rsync_module": "plots-hdd01"' in as_json.stdout

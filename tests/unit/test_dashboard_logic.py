@@ -157,3 +157,25 @@ def test_agent_answers_json_lines_and_never_a_traceback(tmp_path):
     assert answers[3] == {"id": 3, "ok": False, "msg": answers[3]["msg"]} and "no plot job matches 'ffff'" in \
         answers[3]["msg"]
     assert answers[4]["ok"] is False and "unknown op" in answers[4]["msg"]
+
+
+def test_each_host_is_reached_as_ansible_would(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.watch import load_targets
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {
+        "vars": {"ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
+                 "ansible_ssh_common_args": "-o ProxyJump=root@10.9.9.1"},
+        "children": {
+            "plotters": {"hosts": {"p1": {"ansible_host": "10.9.8.11", "plotter_config_path": "/etc/pf/p.yml"},
+                                   "p2": {"ansible_host": "10.9.8.12", "ansible_become": True}}},
+            "harvesters": {"hosts": {"p1": {}, "h1": {"ansible_connection": "local"}}}}}}))
+    targets = {t.name: t for t in load_targets(str(inventory))}
+    assert targets["p1"].roles == {"plotter": "/etc/pf/p.yml", "harvester": "/etc/plotfleet/harvester.yml"}
+    p1, p2 = targets["p1"].argv, targets["p2"].argv
+    assert p1[0] == "ssh" and "ProxyJump=root@10.9.9.1" in p1 and "10.9.8.11" in p1
+    control_paths = {next(a for a in argv if a.startswith("ControlPath=")) for argv in (p1, p2)}
+    assert len(control_paths) == 2  # one master per host, as Ansible's own
+    assert "python3 -I -c" in p1[-1] and "sudo" not in p1[-1]
+    assert p2[-1].startswith("sudo ") and "BECOME-SUCCESS-" in p2[-1] and targets["p2"].become_success
+    assert targets["h1"].argv[:3] == ["/usr/bin/python3", "-I", "-c"]

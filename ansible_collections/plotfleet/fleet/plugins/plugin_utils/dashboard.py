@@ -256,6 +256,10 @@ class Dashboard(App):
     def _draw_summary(self) -> None:
         state = self.state
         parts = ["plotfleet"]
+        if state.host_filter:
+            parts.append(f"[host {state.host_filter}]")
+        if state.busy:
+            parts.append(state.busy)
         if state.refreshed_at is None:
             parts.append(state.status)
         else:
@@ -267,10 +271,6 @@ class Dashboard(App):
                       f"{human_bytes(s['archive_free_bytes'])} free"]
             if s["hosts_down"]:
                 parts.append(f"{len(set(s['hosts_down']))} DOWN")
-        if state.host_filter:
-            parts.append(f"[host {state.host_filter}]")
-        if state.busy:
-            parts.append(state.busy)
         self.query_one("#summary", Static).update(Text(" ".join(parts), no_wrap=True, overflow="ellipsis"))
 
     def _job_rows(self) -> list[tuple[str, str, dict, dict]]:
@@ -439,13 +439,14 @@ class Dashboard(App):
     @work(thread=True, group="actions")
     def _control(self, host: str, job: dict, wanted: str, force: bool = False) -> None:
         verb = {"suspended": "suspend", "running": "resume", "killed": "kill"}[wanted]
+        done = {"suspended": "suspended", "running": "resumed", "killed": "killed"}[wanted]
         label = fleetview.job_label(job)
         self.call_from_thread(self._busy, f"{verb} {label}…")
         config = self.state.target(host).roles.get("plotter")
         try:
             record = self.watcher.request(host, "control", config=config, state=wanted, force=force,
                                           **self._job_request(job))
-            line = f"{host}: you {'killed' if wanted == 'killed' else verb + 'ed'} job {label}"
+            line = f"{host}: you {done} job {label}"
             if wanted == "killed":
                 line += f" ({len(record.get('removed_files') or [])} temp files removed)"
             elif not record.get("changed", True):

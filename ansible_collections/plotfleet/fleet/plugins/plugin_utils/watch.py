@@ -180,6 +180,9 @@ def _connect_command(target: Target, hv: dict, loader) -> None:
         target.address = "local"
         return
     host = str(connection.get_option("host") or target.name)
+    # What exec_command sets before building: the ControlPath is hashed from it, so without it
+    # every host would share one master (and one remote end).
+    connection.host = host
 
     def build() -> tuple[list[str], tuple[int, int] | None]:
         connection.sshpass_pipe = None
