@@ -1,7 +1,7 @@
 """plotfleet on a fleet: real k25 plots from two plotters archived to two harvesters over rsync.
 
 One fleet for the module (plotter1, plotter2, harvester1, harvester2; harvester2's archive dir is
-a 1 GiB tmpfs, room for one k25 plot of ~0.63 GiB with archive_margin_bytes 128 MiB from
+a 1 GiB tmpfs, room for one k25 plot of ~0.63 GiB with plotfleet_margin 128 MiB from
 tests/fleet/vars.yml). The playbooks run from the controller over SSH with tests/fleet/vars.yml.
 
 Plotting happens once (``real_plots``): one real k25 job per plotter, started by plot.yml. The
@@ -78,7 +78,7 @@ def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]
 
 
 def archive(fleet: Fleet, *args: str, wait: bool = True) -> subprocess.CompletedProcess[str]:
-    return playbook(fleet, "archive.yml", "-e", f"wait={str(wait).lower()}", *args)
+    return playbook(fleet, "archive.yml", "-e", f"plotfleet_wait={str(wait).lower()}", *args)
 
 
 class Background:
@@ -106,7 +106,7 @@ class Background:
 
 def status(fleet: Fleet, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
     """status.yml's JSON report, read from the "Fleet status" task's result."""
-    result = playbook(fleet, "status.yml", "-e", "output=json", env=env)
+    result = playbook(fleet, "status.yml", "-e", "plotfleet_output=json", env=env)
     task = result.stdout.find("TASK [Fleet status]")
     start = result.stdout.find("=> {", task)
     assert task >= 0 and start >= 0, f"status.yml printed no fleet status:\n{output(result)}"
@@ -295,7 +295,7 @@ def test_plot_then_archive_moves_each_plot_to_one_harvester(rolled_out: Fleet, r
 
 
 def start_slow_archive(fleet: Fleet) -> Background:
-    return Background(lambda: archive(fleet, "-e", f"archive_bwlimit={SLOW_BWLIMIT}"))
+    return Background(lambda: archive(fleet, "-e", f"plotfleet_bwlimit={SLOW_BWLIMIT}"))
 
 
 def wait_until_arriving(fleet: Fleet, plot: Plot, at_least: int = 64 << 20) -> str:
@@ -437,7 +437,7 @@ def test_two_archive_runs_at_the_same_moment(rolled_out: Fleet, placed: dict[str
     fleet = rolled_out
     for wait in (False, True):  # as cron runs it (start and return), then both to the end
         reset(fleet, placed)
-        runs = [Background(lambda w=wait: archive(fleet, "-e", f"archive_bwlimit={SLOW_BWLIMIT}", wait=w))
+        runs = [Background(lambda w=wait: archive(fleet, "-e", f"plotfleet_bwlimit={SLOW_BWLIMIT}", wait=w))
                 for _ in range(2)]
         results = [run.join() for run in runs]
 

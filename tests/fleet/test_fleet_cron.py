@@ -29,7 +29,7 @@ def test_installed_status_line_reaches_the_fleet(make_fleet, tmp_path: Path) -> 
     settings = {"controller_cron_file": str(cron_file), "controller_cron_user": "root",
                 "controller_cron_log_dir": str(tmp_path / "log"), "controller_cron_lock_dir": str(tmp_path / "lock"),
                 "controller_cron_status_enabled": True, "controller_cron_status_file": str(snapshot),
-                "controller_cron_status_args": "-e output=json"}
+                "controller_cron_status_args": "-e plotfleet_output=json"}
     install = fleet.controller_run(["ansible-playbook", "-i", str(fleet.inventory), "playbooks/cron.yml",
                                     "-e", json.dumps(settings)])
     assert install.returncode == 0, install.stdout + install.stderr

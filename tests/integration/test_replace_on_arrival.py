@@ -71,7 +71,7 @@ class Harvest:
         return str(path)
 
     def run(self, check: bool = False, **extra: object):
-        return run_playbook("archive.yml", {"archive_margin_bytes": MIB, **extra}, check=check,
+        return run_playbook("archive.yml", {"plotfleet_margin": MIB, **extra}, check=check,
                             inventory=self.inventory)
 
     def plots(self) -> list[str]:
