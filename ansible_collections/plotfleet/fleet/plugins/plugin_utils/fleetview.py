@@ -58,12 +58,12 @@ def job_progress(job: Mapping[str, Any], history: Mapping[str, Any] | None) -> P
         if past:
             return Progress(None, max(0.0, past["total_seconds"] - elapsed), f"median of {past['runs']} runs")
         return Progress(None, None, "phase unknown")
-    if fraction >= MIN_PACE_FRACTION and elapsed > 0:
+    if elapsed > 0 and (fraction >= MIN_PACE_FRACTION or (fraction > 0 and not past)):
         basis = f"its pace, phases as in {past['runs']} past runs" if past else "its pace"
         return Progress(fraction, elapsed * (1 - fraction) / fraction, basis)
     if past:
         return Progress(fraction, max(0.0, past["total_seconds"] - elapsed), f"median of {past['runs']} runs")
-    return Progress(fraction, None, "too early, no past runs")
+    return Progress(fraction, None, "not started, no past runs")
 
 
 def bar(fraction: float | None, width: int = 10) -> str:
