@@ -310,8 +310,7 @@ def snapshot_dir(path: str, incoming_subdirs: Iterable[str] = DEFAULT_INCOMING_S
         for subdir in incoming_subdirs:
             if os.path.isdir(os.path.join(path, subdir)):
                 files.extend(_regular_files(os.path.join(path, subdir), subdir, held_open))
-        plots.sort(key=lambda plot: (plot[2], plot[0]))
-        plots, files = tuple(plots), tuple(files)
+        plots, files = tuple(plots), tuple(files)  # in directory order: only a name list is sorted
     except OSError as err:
         return DirSnapshot(path, error=f"cannot read {path}: {err.strerror}")
     return DirSnapshot(path, None, space.free_bytes, space.total_bytes, space.device, _mount_point(path), plots, files)
@@ -417,7 +416,8 @@ def report_dir(archive_dir: ArchiveDir, snapshot: DirSnapshot,
         report.plot_bytes += entry["bytes"]
         if entry["k"] is not None:
             report.plots_by_k[entry["k"]] = report.plots_by_k.get(entry["k"], 0) + entry["plots"]
-    report.plot_names = [plot[0] for plot in snapshot.plots] if with_names else None
+    report.plot_names = ([name for name, _size, _mtime in sorted(snapshot.plots, key=lambda plot: (plot[2], plot[0]))]
+                         if with_names else None)  # oldest first
     incoming = (classify_incoming(item, stale_after) for item in snapshot.files)
     report.incoming = sorted((item for item in incoming if item), key=lambda item: item.name)
     return report

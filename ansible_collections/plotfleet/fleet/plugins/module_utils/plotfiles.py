@@ -307,9 +307,12 @@ def plot_census(plots: Iterable[tuple[str, int, float]], since: float, window_se
     counters: dict[str, list] = {}
     kinds: dict[str, PlotKind | None] = {}
     known: dict[str, PlotKind] = {}  # kind part of a name -> its kind, for _kind_of_name
+    keys: dict[PlotKind | None, str] = {None: UNKNOWN_KIND}
     for name, size, mtime in plots:
         kind = _kind_of_name(name, known)
-        key = kind.key if kind else UNKNOWN_KIND
+        key = keys.get(kind)
+        if key is None:
+            key = keys[kind] = kind.key
         row = counters.get(key)
         if row is None:
             row = counters[key] = [0, 0, 0, 0, None]
