@@ -1,6 +1,6 @@
 """Benchmark: fleet status wall time as hosts grow, side by side with an Ansible ping of the same fleet.
 
-For each fleet size in ``--sizes`` (default 2,4,8,16; half plotters, half harvesters, the odd
+For each fleet size in ``--sizes`` (default 1,4,8,16; half plotters, half harvesters, the odd
 host a harvester) it brings up a namespace test fleet (tests/fleet), rolls out
 playbooks/site.yml once with ``-e @tests/fleet/vars.yml`` and then, from the controller's
 namespace, times over ``--repeat`` interleaved rounds (the order alternating each round):
@@ -9,6 +9,9 @@ namespace, times over ``--repeat`` interleaved rounds (the order alternating eac
            plotfleet_space_info on every harvester, the report rendered on the controller
   ping     ``ansible all -m ansible.builtin.ping``: reaching every host with Ansible over SSH and
            running the smallest module there, the baseline
+  dash     the live dashboard's refresh (scripts/watch, benchmarks/dashboard_refresh.py): every
+           host's snapshot over the ssh sessions its agents keep open; the median of 5 refreshes
+           per round, and apart the first refresh ("dash connect": one ssh + agent per host started)
 
 Before the rounds one ping and one status run are timed as "first contact" (the SSH
 ControlPersist masters are set up then, as on a controller that has not talked to the fleet in
@@ -27,7 +30,7 @@ Every fleet is torn down (its processes killed by PID, its namespaces deleted) b
 size starts, and on errors, Ctrl-C or SIGTERM.
 
 Run as root with the project venv:
-    scripts/python benchmarks/status.py [--sizes 2,4,8,16] [--repeat 3] [--forks N] [--profile]
+    scripts/python benchmarks/status.py [--sizes 1,4,8,16] [--repeat 3] [--forks N] [--profile]
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ class SizeResult:
     rollout: float
     first_ping: Run
     first_status: Run
-    runs: dict[str, list[Run]] = field(default_factory=lambda: {"status": [], "ping": []})
+    runs: dict[str, list[Run]] = field(default_factory=lambda: {"status": [], "ping": [], "dash": []})
+    dash_connect: list[float] = field(default_factory=list)
     profile: list[dict] = field(default_factory=list)
 
     def median(self, name: str, attr: str = "wall") -> float:
@@ -220,6 +224,16 @@ class Bench:
             raise FleetError(f"ping: {replies} of {len(self.host_names)} hosts answered\n{stdout[-3000:]}")
         return run
 
+    def dashboard(self, connects: list[float]) -> Run:
+        """The dashboard's refresh: the median of 5 over open sessions (the first, connecting, apart)."""
+        run, stdout = self.timed(["scripts/python", "benchmarks/dashboard_refresh.py", "--refreshes", "5"],
+                                 "dashboard refresh")
+        data = json.loads(stdout)
+        if data["down"]:
+            raise FleetError(f"dashboard: hosts not reporting: {', '.join(data['down'])}")
+        connects.append(data["connect"])
+        return Run(statistics.median(data["refreshes"]), run.cpu, run.hosts_cpu)
+
     def roll_out(self, with_chia: bool) -> float:
         cmd = ["ansible-playbook", "playbooks/site.yml", "-e", f"@{VARS_FILE.relative_to(ROOT)}"]
         if not with_chia:
@@ -260,14 +274,16 @@ def measure_size(size: int, args: argparse.Namespace, workroot: Path) -> SizeRes
             first_status = bench.status()
             print(f"  first contact: ping {first_ping.wall:.2f} s, then status {first_status.wall:.2f} s", flush=True)
             result = SizeResult(size, plotters, harvesters, rollout, first_ping, first_status)
-            methods = {"status": bench.status, "ping": bench.ping}
+            methods = {"status": bench.status, "ping": bench.ping,
+                       "dash": lambda: bench.dashboard(result.dash_connect)}
             names = list(methods)
             for round_no in range(args.repeat):
                 order = names if round_no % 2 == 0 else names[::-1]
                 for name in order:
                     run = methods[name]()
                     result.runs[name].append(run)
-                    print(f"  round {round_no + 1} {name:<6} {run.wall:6.2f} s wall, CPU s: controller {run.cpu:5.2f}, "
+                    what = "s refresh (median of 5)" if name == "dash" else "s wall"
+                    print(f"  round {round_no + 1} {name:<6} {run.wall:6.2f} {what}, CPU s: controller {run.cpu:5.2f}, "
                           f"hosts {run.hosts_cpu:5.2f}; load {load_average()}", flush=True)
             if args.profile:
                 result.profile = bench.profile()
@@ -326,15 +342,18 @@ def report(results: list[SizeResult], args: argparse.Namespace, load_before: str
     print(f"\nforks {forks}, {args.repeat} rounds per size, SSH ControlPersist masters up (after the first "
           "contact); medians.\nCPU s per run, user+sys: ctl = the controller (ansible, ssh clients and masters), "
           "hosts = all hosts' namespaces (sshd, shells, modules).")
-    header = (f"{'hosts':>5} {'P+H':>5} {'status s':>8} {'ping s':>7} {'status/ping':>11} {'status-ping s':>13} "
+    header = (f"{'hosts':>5} {'P+H':>5} {'status s':>8} {'ping s':>7} {'status/ping':>11} {'dash s':>7} "
+              f"{'dash/ping':>9} {'dash connect s':>14} {'status-ping s':>13} "
               f"{'CPU ctl/hosts status':>20} {'CPU ctl/hosts ping':>18} {'1st ping s':>10} {'1st status s':>12} "
               f"{'site.yml s':>10}")
     print(header)
     print("-" * len(header))
     for r in results:
         status, ping = r.median("status"), r.median("ping")
+        dash = r.median("dash")
         print(f"{r.hosts:>5} {f'{r.plotters}+{r.harvesters}':>5} {status:>8.2f} {ping:>7.2f} {status / ping:>10.2f}x "
-              f"{status - ping:>13.2f} {cpu_pair(r, 'status'):>20} {cpu_pair(r, 'ping'):>18} "
+              f"{dash:>7.3f} {dash / ping:>8.3f}x {statistics.median(r.dash_connect):>14.2f} {status - ping:>13.2f} "
+              f"{cpu_pair(r, 'status'):>20} {cpu_pair(r, 'ping'):>18} "
               f"{r.first_ping.wall:>10.2f} {r.first_status.wall:>12.2f} {r.rollout:>10.1f}")
     if len(results) >= 2:
         xs = [float(r.hosts) for r in results]
@@ -363,14 +382,14 @@ def interrupt(signum: int, frame: object) -> None:
 
 def parse_sizes(text: str) -> list[int]:
     sizes = sorted({int(part) for part in text.split(",") if part.strip()})
-    if not sizes or sizes[0] < 2:
-        raise argparse.ArgumentTypeError("sizes are at least 2 (one plotter, one harvester)")
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError("sizes are at least 1 (a fleet of 1 is one harvester)")
     return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=parse_sizes, default=[2, 4, 8, 16], help="fleet sizes (default 2,4,8,16)")
+    parser.add_argument("--sizes", type=parse_sizes, default=[1, 4, 8, 16], help="fleet sizes (default 1,4,8,16)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per size (default 3)")
     parser.add_argument("--forks", type=int, help="ANSIBLE_FORKS (default: ansible.cfg's)")
     parser.add_argument("--profile", action="store_true", help="one extra status run per size with per-task timing")
