@@ -207,6 +207,9 @@ class HostLink:
         self.payload = payload
         self._proc: subprocess.Popen | None = None
         self._pending: dict[int, Future] = {}
+        self._queued: list[tuple[str, dict, Future]] = []  # asked while the connection is being made
+        self._connecting = False
+        self._closed = False
         self._lock = threading.Lock()
         self._next_id = 1
         self._stderr = b""
@@ -214,7 +217,8 @@ class HostLink:
 
     # -- start ----------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self) -> subprocess.Popen:
+        """Starts the host's agent and waits for its hello; the process, its readers running."""
         target = self.target
         if target.problem:
             raise LinkError(target.problem)
@@ -237,9 +241,9 @@ class HostLink:
         except (OSError, LinkError, ValueError) as err:
             _stop(proc)
             raise LinkError(self._failure(err)) from None
-        self._proc = proc
         threading.Thread(target=self._read, args=(proc,), daemon=True).start()
         threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
+        return proc
 
     def _await(self, proc: subprocess.Popen, wanted: Callable[[str], bool], deadline: float) -> str:
         """Reads stdout lines until one is ``wanted``, answering a become password prompt on the way."""
@@ -292,25 +296,53 @@ class HostLink:
             raise LinkError(f"{self.target.name}: no answer to {op} within {timeout:.0f} s") from None
 
     def submit(self, op: str, **args: Any) -> Future:
-        """Sends one request; the future holds the result dict, or raises LinkError."""
+        """Sends one request without waiting, connecting first (in the background) when needed;
+        the future holds the result dict, or raises LinkError (or RequestFailed: the agent said no)."""
         future: Future = Future()
-        ident = None
         with self._lock:
-            try:
-                if self._proc is None or self._proc.poll() is not None:
-                    self._proc = None
-                    self._start()
-                ident = self._next_id
-                self._next_id += 1
-                self._pending[ident] = future
-                line = json.dumps({"id": ident, "op": op, **args}).encode() + b"\n"
-                self._proc.stdin.write(line)
-                self._proc.stdin.flush()
-            except (OSError, LinkError) as err:
-                self._pending.pop(ident, None)
-                self._close_locked()
-                future.set_exception(err if isinstance(err, LinkError) else LinkError(self._failure(err)))
+            self._queued.append((op, args, future))
+            if self._proc is not None and self._proc.poll() is None:
+                self._flush_locked()
+            elif not self._connecting:
+                self._connecting = True
+                threading.Thread(target=self._connect, daemon=True).start()
         return future
+
+    def _connect(self) -> None:
+        proc, error = None, None
+        try:
+            proc = self._start()
+        except Exception as err:  # ssh missing, a bad command: this host's status, never a hung request
+            error = err if isinstance(err, LinkError) else LinkError(f"{self.target.name}: {err}")
+        with self._lock:
+            self._connecting = False
+            if proc is not None and self._closed:
+                _stop(proc)
+                error = LinkError(f"{self.target.name}: the dashboard is closing")
+            if error is not None:
+                queued, self._queued = self._queued, []
+                for _, _, future in queued:
+                    future.set_exception(error)
+                return
+            self._proc = proc
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        while self._queued:
+            op, args, future = self._queued.pop(0)
+            ident = self._next_id
+            self._next_id += 1
+            self._pending[ident] = future
+            try:
+                self._proc.stdin.write(json.dumps({"id": ident, "op": op, **args}).encode() + b"\n")
+                self._proc.stdin.flush()
+            except OSError as err:
+                error = LinkError(self._failure(err))
+                for _, _, waiting in self._queued:
+                    waiting.set_exception(error)
+                self._queued = []
+                self._close_locked()  # its reader fails what is pending
+                return
 
     def _read(self, proc: subprocess.Popen) -> None:
         for raw in iter(proc.stdout.readline, b""):
@@ -340,6 +372,7 @@ class HostLink:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._close_locked()
 
     def _close_locked(self) -> None:
@@ -374,18 +407,28 @@ class Watcher:
         payload = build_payload()
         self.targets = list(targets)
         self.links = {t.name: HostLink(t, payload) for t in targets}
+        self._inflight: dict[str, Future] = {}
 
-    def refresh(self, timeout: float = 60.0) -> dict[str, dict]:
-        """host -> {"plotter": ..., "harvester": ...} or {"unreachable": True, "msg": ...}, all hosts at once."""
+    def refresh(self, timeout: float = 20.0) -> dict[str, dict]:
+        """host -> {"plotter": ..., "harvester": ...} or {"unreachable": True, "msg": ...}, all hosts at once.
+
+        A host that has not answered within ``timeout`` (connecting to it still, or hung) is
+        reported as such; its request stays in flight and the next refresh waits for that one
+        instead of piling up another."""
         futures = {}
         for target in self.targets:
-            futures[target.name] = self.links[target.name].submit("snapshot", **target.roles)
+            future = self._inflight.get(target.name)
+            if future is None or future.done():
+                future = self._inflight[target.name] = self.links[target.name].submit("snapshot", **target.roles)
+            futures[target.name] = future
         deadline = time.monotonic() + timeout
         results = {}
         for name, future in futures.items():
             try:
-                results[name] = future.result(timeout=max(0.1, deadline - time.monotonic()))
-            except (LinkError, TimeoutError) as err:
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                results[name] = {"unreachable": True, "msg": f"no answer within {timeout:.0f} s (still trying)"}
+            except LinkError as err:
                 results[name] = {"unreachable": True, "msg": str(err) or "no answer"}
             except RequestFailed as err:
                 results[name] = {"failed": True, "msg": str(err)}
