@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Static
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils import fleetview
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import render_census
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.watch import (
     LinkError,
     RequestFailed,
@@ -75,6 +76,7 @@ class DashboardState:
     log: deque = field(default_factory=lambda: deque(maxlen=500))
     host_filter: str | None = None
     busy: str | None = None  # the action in flight, shown in the summary line
+    report: dict | None = None  # status.yml's report of the last refresh (report.fleet_report)
     status: str = "reading the inventory…"
 
     def add_log(self, line: str, when: float | None = None) -> None:
@@ -234,6 +236,11 @@ class Dashboard(App):
         for line in fleetview.events_between(previous, results):
             self.state.add_log(line)
         self.state.results = results
+        try:
+            self.state.report = status_report(self.state.targets, results)
+        except Exception as err:  # the plan must never take the screen down: show the rest without it
+            self.state.report = status_report(self.state.targets, results, with_plan=False)
+            self.state.add_log(f"archive plan not computed: {type(err).__name__}: {err}")
         self.state.refreshed_at = time.time()
         self.state.refresh_seconds = took
         self.redraw()
@@ -260,11 +267,10 @@ class Dashboard(App):
             parts.append(f"[host {state.host_filter}]")
         if state.busy:
             parts.append(state.busy)
-        if state.refreshed_at is None:
+        if state.report is None:
             parts.append(state.status)
         else:
-            report = status_report(state.targets, state.results)
-            s = report["summary"]
+            s = state.report["summary"]
             stamp = time.strftime("%H:%M:%S", time.localtime(state.refreshed_at))
             parts += [f"{stamp} {state.refresh_seconds:.2f}s", f"{len(state.targets)} hosts", f"{s['jobs']} jobs",
                       f"{s['plots_waiting']} waiting", f"{s['transfers']} xfers",
@@ -393,7 +399,16 @@ class Dashboard(App):
             text.append("PAUSED\n", style="bold yellow")
             for line in paused:
                 text.append(line, style="yellow")
-        down = [p for p in status_report(state.targets, state.results)["problems"]
+        report = state.report or {}
+        plan = (report.get("archive") or {}).get("summary") or []
+        if plan and state.host_filter is None:
+            text.append("ARCHIVING (what archive.yml would do now)\n", style="bold")
+            for line in plan:
+                text.append(f"  {line}\n")
+        if report.get("census") and state.host_filter is None:
+            text.append("REPLOT\n", style="bold")
+            text.append(render_census(report["census"], indent="  ") + "\n")
+        down = [p for p in report.get("problems") or []
                 if state.host_filter is None or f" {state.host_filter}:" in p]
         if down:
             text.append("HOSTS NOT REPORTING\n", style="bold red")

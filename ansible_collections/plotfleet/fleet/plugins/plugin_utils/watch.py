@@ -39,6 +39,7 @@ from typing import Any
 
 # Imported before load_targets: Ansible's collection finder, installed then, cannot load this
 # project's collection from two paths later on.
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.fleetvars import fleet_archive_plan
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.report import fleet_report, render_status
 
 ROOT = Path(__file__).resolve().parents[5]
@@ -100,6 +101,8 @@ class Target:
     rebuild: Callable[[], tuple[list[str], tuple[int, int] | None]] | None = None
     ssh_password: str | None = None
     timeout: float = 30.0
+    # Fleet-wide settings status.yml reads from the inventory: plotfleet_replot_target/_deadline.
+    replot: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # why no command could be built for the host (reported as its status)
 
 
@@ -131,6 +134,7 @@ def load_targets(inventory: str | Sequence[str]) -> list[Target]:
                 except Exception as err:  # a bad connection var is this host's status, not a crash
                     target.problem = f"cannot build the connection from the inventory: {err}"
             target.roles[role] = str(_templated(hv, loader, config_var, default_config))
+            target.replot = {key: _templated(hv, loader, f"plotfleet_replot_{key}") for key in ("target", "deadline")}
     return list(targets.values())
 
 
@@ -457,11 +461,16 @@ def hostvars_of(targets: Sequence[Target], results: dict[str, dict]) -> dict[str
     return hostvars
 
 
-def status_report(targets: Sequence[Target], results: dict[str, dict]) -> dict:
-    """status.yml's report (report.fleet_report) from one refresh."""
+def status_report(targets: Sequence[Target], results: dict[str, dict], with_plan: bool = True) -> dict:
+    """status.yml's report (report.fleet_report, with what archive.yml would do now and the replot
+    census) from one refresh."""
+    hostvars = hostvars_of(targets, results)
     plotters = [t.name for t in targets if "plotter" in t.roles]
     harvesters = [t.name for t in targets if "harvester" in t.roles]
-    return fleet_report(hostvars_of(targets, results), plotters, harvesters)
+    plan = fleet_archive_plan(hostvars, plotters, harvesters) if with_plan else None
+    replot = targets[0].replot if targets else {}
+    return fleet_report(hostvars, plotters, harvesters, archive_plan=plan, replot_target=replot.get("target"),
+                        replot_deadline=replot.get("deadline"))
 
 
 def run_once(inventory: str, out: Callable[[str], None] = print) -> int:
