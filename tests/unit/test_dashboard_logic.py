@@ -7,6 +7,8 @@ import io
 import json
 import os
 import stat
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,30 @@ def test_each_host_is_reached_as_ansible_would(tmp_path):
     assert "python3 -I -c" in p1[-1] and "sudo" not in p1[-1]
     assert p2[-1].startswith("sudo ") and "BECOME-SUCCESS-" in p2[-1] and targets["p2"].become_success
     assert targets["h1"].argv[:3] == ["/usr/bin/python3", "-I", "-c"]
+
+
+def test_the_agent_runs_under_become_and_answers(tmp_path):
+    """A local host with become (su, root to root: no prompt): the agent starts behind Ansible's
+    BECOME-SUCCESS marker, gets its code on stdin, and answers refreshes and actions."""
+    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.watch import Watcher, load_targets
+
+    config = tmp_path / "plotfleet.yml"
+    config.write_text(json.dumps({"directories": {"tmp": [str(tmp_path)], "dst": [str(tmp_path)]},
+                                  "logging": {"plots": str(tmp_path)}}))
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"children": {"plotters": {"hosts": {"here": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ansible_become": True,
+        "ansible_become_method": "su", "ansible_become_user": "root", "plotter_config_path": str(config)}}}}}}))
+    targets = load_targets(str(inventory))
+    assert "su" in targets[0].argv[-1] and targets[0].become_success
+    watcher = Watcher(targets)
+    try:
+        first = watcher.refresh()["here"]
+        assert first["plotter"]["paused"] == {"plotting": None, "archiving": None}, first
+        watcher.request("here", "pause", config=str(config), kind="plotting", paused=True, by="test")
+        assert watcher.refresh()["here"]["plotter"]["paused"]["plotting"]["by"] == "test"
+        # A directory only the agent could see: its code is in a private mkdtemp dir, gone at the end.
+        agents = [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("plotfleet-watch-")]
+        assert all(stat.S_IMODE(os.stat(os.path.join(tempfile.gettempdir(), p)).st_mode) == 0o700 for p in agents)
+    finally:
+        watcher.close()
