@@ -216,3 +216,22 @@ def test_dashboard_controls_a_real_job_through_a_bastion(make_fleet, chia_root, 
                                                       text=True).stdout, 30, "the dashboard to quit")
     finally:
         tmux.close()
+
+
+def test_the_agent_runs_on_the_oldest_hosts(make_fleet):
+    """Debian 11 hosts (their own sshd, Python 3.9, psutil and PyYAML): the dashboard's agent
+    answers there as on any host (scripts/watch --once goes through the same agent)."""
+    fleet = make_fleet(hosts=[HostSpec("plotter1", ("plotters",), release="bullseye"),
+                              HostSpec("harvester1", ("harvesters",), release="bullseye")])
+    for directory in (TMP, DST, LOGS):
+        fleet.host_path("plotter1", directory).mkdir(parents=True, exist_ok=True)
+    fleet.host_path("plotter1", "/etc/plotfleet/plotfleet.yml").write_text(
+        json.dumps({"directories": {"tmp": [TMP], "dst": [DST]}, "logging": {"plots": LOGS}}))
+    fleet.host_path("harvester1", ARCHIVE).mkdir(parents=True, exist_ok=True)
+    fleet.host_path("harvester1", "/etc/plotfleet/harvester.yml").write_text(
+        json.dumps({"archive_dirs": [{"path": ARCHIVE, "rsync_module": "plots-archive0"}]}))
+    result = fleet.controller_run([str(ROOT / "scripts" / "watch"), "--once"], timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "plotter1  tmp   /srv/plotfleet/tmp0" in result.stdout, result.stdout
+    assert "harvester1  /srv/plotfleet/archive0  plots-archive0" in result.stdout, result.stdout
+    assert "HOSTS NOT REPORTING" not in result.stdout, result.stdout
