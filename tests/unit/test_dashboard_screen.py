@@ -93,6 +93,7 @@ def test_keys_ask_the_hosts_and_the_screen_follows():
             await settle(pilot, lambda: app.screen.__class__.__name__ == "ConfirmKill", "the confirmation")
             text = str(app.screen.query_one("#confirm-text").render())
             assert "Kill job cdcdcdcd on p2?" in text and "plot-k32-x.plot.table1.tmp" in text
+            assert "[y] kill   [n / Esc] keep it running" in text
             assert fake.jobs["p2"], "nothing is killed before the answer"
             await pilot.press("y")
             await settle(pilot, lambda: not fake.jobs["p2"], "the kill")

@@ -108,7 +108,7 @@ class ConfirmKill(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(self.text, id="confirm-text")
+            yield Static(Text(self.text), id="confirm-text")  # plain text: paths may hold "[...]"
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
