@@ -278,11 +278,26 @@ archive_dirs:
       description: Free bytes left once every incoming plot is complete.
       type: int
       sample: 6862338697887
+    quarantined:
+      description:
+        - Plots that failed verification after landing (C(plotfleet_verify), the rsync hook), moved
+          to the dir's C(.plotfleet-quarantine) on the same disk and never counted as plots.
+        - Each with name, path, size_bytes, problems and quarantined_at.
+      type: list
+      elements: dict
+      sample: [{"name": "plot-k28-ab...cd.plot2",
+                "path": "/mnt/hdd01/.plotfleet-quarantine/plot-k28-ab...cd.plot2.quarantined",
+                "size_bytes": 494227014, "problems": ["size 494227014 bytes is outside ..."],
+                "quarantined_at": "2026-12-02T13:40:12+0000"}]
 host:
   description: Totals over the host's archive dirs; space counts each device once.
   returned: always
   type: dict
   contains:
+    quarantined:
+      description: Quarantined plots in all dirs.
+      type: int
+      sample: 0
     dirs:
       description: Number of archive dirs.
       type: int
@@ -348,6 +363,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     parse_archive_dirs,
 )
 from ansible_collections.plotfleet.fleet.plugins.module_utils.info import harvester_info
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import list_quarantined
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     ReplaceConfig,
     ReplaceConfigError,
@@ -412,6 +428,9 @@ def main() -> None:
     config = config_from_params(module)
     replace = replace_config_from_params(module)
     info = harvester_info(config, replace, module.params["plot_names"], window_hours * 3600)
+    for entry in info["archive_dirs"]:  # never counted as plots: reported apart
+        entry["quarantined"] = list_quarantined(entry["path"])
+    info["host"]["quarantined"] = sum(len(entry["quarantined"]) for entry in info["archive_dirs"])
     for entry in info["archive_dirs"]:
         if entry.get("error"):
             module.warn(f"archive dir {entry['path']}: {entry['error']}")

@@ -21,6 +21,8 @@ description:
     (C(get_plots)); plots it failed to open are reported.
   - The rsync daemon's C(post-xfer exec) hook installed by the C(harvester) role does the same
     right after each landing; this module catches whatever the hook did not see.
+  - Files whose names are not plot names plotfleet knows are left alone.
+  - Does nothing (and says so) where the harvester config does not enable verification.
   - Every verdict is logged on the harvester (C(verify.log_file), default
     C(/var/log/plotfleet/verify.log)).
 version_added: "0.1.0"
@@ -131,6 +133,14 @@ not_farmed:
   type: list
   elements: dict
   sample: []
+enabled:
+  description:
+    - Whether verification is enabled in the harvester config (its C(verify) section, written by
+      the C(harvester) role with C(harvester_verify_enabled)). When not, nothing is checked and
+      RV(msg) says so.
+  returned: always
+  type: bool
+  sample: true
 dirs:
   description: Per archive dir, the plots now in its quarantine (from any run).
   returned: always
@@ -188,6 +198,10 @@ def main() -> None:
     except HarvesterConfigError as err:
         module.fail_json(msg=f"load harvester config {params['config']}: {err}", problems=err.problems)
     settings = config.verify
+    if not settings.enabled:
+        module.exit_json(changed=False, enabled=False, verified=[], quarantined=[], not_farmed=[], dirs=[],
+                         msg=f"plot verification is not enabled in {params['config']} (no verify section, or "
+                             f"enabled: false; roles/harvester writes it: harvester_verify_enabled)")
     if params["chia_check_challenges"] is not None:
         if params["chia_check_challenges"] < 0:
             module.fail_json(msg=f"verify plots: chia_check_challenges must be >= 0, got "
@@ -234,6 +248,7 @@ def main() -> None:
         quarantined=[item for item in results if not item["passed"]],
         not_farmed=[item for item in results if item["passed"] and item["farmed"] is False],
         dirs=dirs,
+        enabled=True,
     )
 
 

@@ -173,6 +173,9 @@ def harvester(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harvester]:
         # Test dirs, not disks: the role may create them, and they need not be mount points.
         "harvester_create_archive_dirs": True,
         "harvester_archive_dirs_mount": False,
+        # These tests push random bytes under plot names; verification on landing (which would
+        # quarantine them) has its own tests with real plots: test_plot_verify.py.
+        "harvester_verify_enabled": False,
     }
     box = Harvester(base, port, variables, mounted)
     try:

@@ -243,9 +243,17 @@ def test_verify_settings_name_their_bad_keys():
     ]
 
 
-def test_no_verify_section_means_the_structural_check_only():
+def test_no_verify_section_means_no_verification_and_a_section_means_the_structural_check():
     config = parse_harvester_config({"archive_dirs": [{"path": "/mnt/a"}]})
-    assert config.verify == VerifySettings()
+    assert config.verify == VerifySettings() and not config.verify.enabled
+    config = parse_harvester_config({"archive_dirs": [], "verify": {"log_file": "/var/log/v.log"}})
+    assert config.verify == VerifySettings(enabled=True, log_file="/var/log/v.log")
+
+
+def test_files_with_names_plotfleet_does_not_send_are_left_alone(tmp_path):
+    odd = write_plot(tmp_path, "my-old-plot.plot", b"junk", 10)
+    assert verify_dir(str(tmp_path), VerifySettings(log_file=None)) == []
+    assert odd.exists()
 
 
 # --- confirming with the chia harvester ---------------------------------------------------------
@@ -270,3 +278,24 @@ def test_confirm_loaded_polls_until_each_plot_is_loaded_or_refused(monkeypatch):
     result = confirm_loaded("/root", 8560, ["/a/good.plot", "/a/bad.plot"], 5, sleep=lambda s: None)
     assert calls == ["refresh_plots", "get_plots", "get_plots"]
     assert result == {"/a/good.plot": (True, None), "/a/bad.plot": (False, "the chia harvester failed to open it")}
+
+
+# --- reported with the harvester space ------------------------------------------------------------
+
+
+def test_the_space_report_lists_quarantined_plots_and_counts_them(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import (
+        fleet_space_report,
+        render_space_table,
+    )
+
+    write_plot(tmp_path, V2_NAME, pos2_header(OTHER_ID), V2_K18_SIZE)
+    verify_dir(str(tmp_path), VerifySettings(log_file=None))
+    quarantined = list_quarantined(str(tmp_path))
+    entry = {"path": str(tmp_path), "rsync_module": "m", "free_bytes": 1, "total_bytes": 2, "plots": 0,
+             "incoming": [], "quarantined": quarantined}
+    report = fleet_space_report({"h1": {"archive_dirs": [entry], "host": {"plots": 0, "quarantined": 1}}})
+    assert report["totals"]["quarantined"] == 1
+    table = render_space_table(report, with_census=False)
+    assert f"h1: QUARANTINED {quarantined[0]['path']}: plot id in the header is {OTHER_ID}" in table
+    assert table.endswith("0 plots, 0 incoming, 1 quarantined")

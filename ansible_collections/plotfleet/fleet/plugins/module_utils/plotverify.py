@@ -61,6 +61,9 @@ class ChiaHarvester:
 
 @dataclass(frozen=True)
 class VerifySettings:
+    # Off unless harvester.yml has a verify section (roles/harvester writes one, on by default):
+    # a farm's plots are checked only where its operator rolled verification out.
+    enabled: bool = False
     chia_check_challenges: int = 0  # 0: no `chia plots check`
     chia_bin: str | None = None  # the chia executable, for `chia plots check`
     chia_root: str | None = None  # CHIA_ROOT for `chia plots check`
@@ -123,7 +126,11 @@ def parse_verify_settings(data: Any, problems: list[str], key: str = "verify") -
     rpc = data.get("harvester_rpc")
     if rpc is not None:
         harvester = _parse_rpc(rpc, chia_root, problems, f"{key}.harvester_rpc")
-    return VerifySettings(challenges, chia_bin, chia_root, harvester, log_file)
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"{key}.enabled: must be true or false, got {enabled!r}")
+        enabled = False
+    return VerifySettings(enabled, challenges, chia_bin, chia_root, harvester, log_file)
 
 
 def _parse_rpc(rpc: Any, chia_root: str | None, problems: list[str], key: str) -> ChiaHarvester | None:
@@ -311,6 +318,8 @@ def _verify_pending(directory: str, settings: VerifySettings, check_mode: bool, 
                     now: Callable[[], float]) -> list[Verdict]:
     verdicts = []
     for name, size, _mtime in pending_plots(directory, load_record(directory)):
+        if parse_plot_name(name) is None:
+            continue  # not a name plotfleet sends: an operator's file, never ours to judge or move
         path = os.path.join(directory, name)
         verdict = Verdict(directory, name, size, ["header"])
         try:
@@ -370,7 +379,8 @@ def confirm_farmed(verdicts: list[Verdict], settings: VerifySettings) -> None:
     passed = [item for item in verdicts if item.passed]
     if harvester is None or not passed:
         return
-    paths = {os.path.normpath(os.path.join(item.dir, item.name)): item for item in passed}
+    # The chia harvester names plots by their resolved paths.
+    paths = {os.path.realpath(os.path.join(item.dir, item.name)): item for item in passed}
     try:
         answers = confirm_loaded(harvester.root, harvester.rpc_port, paths, harvester.confirm_seconds,
                                  host=harvester.host)

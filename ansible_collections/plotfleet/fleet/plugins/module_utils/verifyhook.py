@@ -7,7 +7,8 @@ root-owned script that imports this module from a root-owned copy of plotfleet's
 
 Whatever the transfer's status, the plots now complete in that dir are verified: a failed session
 may still have renamed a complete plot into place, and a plot that is not there is not looked at.
-The hook never fails the transfer (its exit status is ignored by rsync) and logs what it did.
+The hook never fails the transfer (rsync ignores a post-xfer exit status), returns at once and
+verifies in the background (``main``), and logs what it did.
 """
 
 from __future__ import annotations
@@ -43,19 +44,28 @@ def run_hook(environ: Mapping[str, str], config_path: str) -> int:
         print(f"plotfleet-verify-landed: {module_path!r} is not an archive dir in {config_path}", file=sys.stderr)
         return 1
     settings = config.verify
+    if not settings.enabled:
+        return 0  # the role installs the hook only where verification is on; an old config line is no reason
     source = f"post-xfer[{environ.get('RSYNC_MODULE_NAME', '?')} from {environ.get('RSYNC_HOST_ADDR', '?')}, " \
              f"exit {environ.get('RSYNC_EXIT_STATUS', '?')}]"
     try:
         verdicts = verify_dir(archive.path, settings)
     except OSError as err:
-        log_line = f"cannot verify {archive.path}: {err}"
-        print(f"plotfleet-verify-landed: {log_line}", file=sys.stderr)
+        print(f"plotfleet-verify-landed: cannot verify {archive.path}: {err}", file=sys.stderr)
         return 1
     confirm_farmed(verdicts, settings)
     log_verdicts(verdicts, settings.log_file, time.time(), source)
     return 0
 
 
-def main() -> None:
-    config_path = sys.argv[1] if len(sys.argv) > 1 else "/etc/plotfleet/harvester.yml"
-    sys.exit(run_hook(os.environ, config_path))
+def main(config_path: str) -> None:
+    """Detach, then verify: rsyncd holds the module's connection slot (its "max connections" lock)
+    until the hook returns, and the next plot for that disk must not wait for a `chia plots check`.
+    The dir's verify lock orders overlapping runs."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os._exit(run_hook(os.environ, config_path))

@@ -35,7 +35,7 @@ def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None], replot_t
         else:
             dirs = list(result.get("archive_dirs") or [])
             report["harvesters"].append({"host": host, "archive_dirs": dirs, "totals": dict(result.get("host") or {})})
-    keys = ("free_bytes", "total_bytes", "plots", "incoming", "incoming_bytes")
+    keys = ("free_bytes", "total_bytes", "plots", "incoming", "incoming_bytes", "quarantined")
     report["totals"] = {key: sum(int(item["totals"].get(key) or 0) for item in report["harvesters"]) for key in keys}
     report["census"] = fleet_census(report["harvesters"], replot_target, replot_deadline, now)
     return report
@@ -51,6 +51,10 @@ def render_space_table(report: Mapping[str, Any], with_census: bool = True) -> s
     # A dir's error on its own line: in the FREE column it would widen the whole table.
     lines += [f"{item['host']}: {entry['path']}: {entry['error']}"
               for item in report["harvesters"] for entry in item["archive_dirs"] if entry.get("error")]
+    # Plots that failed verification after landing: kept on their disk, never farmed (plotverify).
+    lines += [f"{item['host']}: QUARANTINED {plot['path']}: {'; '.join(plot.get('problems') or [])}"
+              for item in report["harvesters"] for entry in item["archive_dirs"]
+              for plot in entry.get("quarantined") or []]
     for kind in ("unreachable", "failed"):
         lines += [f"{item['host']}: {kind.upper()}: {item['msg']}" for item in report[kind]]
     totals = report["totals"]
@@ -58,6 +62,7 @@ def render_space_table(report: Mapping[str, Any], with_census: bool = True) -> s
         f"{len(report['harvesters'])} harvester(s) read, {len(report['unreachable'])} unreachable, "
         f"{len(report['failed'])} failed; free {human_bytes(totals['free_bytes'])} of "
         f"{human_bytes(totals['total_bytes'])}; {totals['plots']} plots, {totals['incoming']} incoming"
+        + (f", {totals['quarantined']} quarantined" if totals["quarantined"] else "")
     )
     if with_census and census:
         lines += ["", "CENSUS", render_census(census, indent="  ")]
