@@ -299,3 +299,20 @@ def test_the_space_report_lists_quarantined_plots_and_counts_them(tmp_path):
     table = render_space_table(report, with_census=False)
     assert f"h1: QUARANTINED {quarantined[0]['path']}: plot id in the header is {OTHER_ID}" in table
     assert table.endswith("0 plots, 0 incoming, 1 quarantined")
+
+
+def test_on_a_disk_too_full_for_the_quarantine_dir_the_plot_is_quarantined_in_place(tmp_path, monkeypatch):
+    write_plot(tmp_path, V1_NAME, v1_header(OTHER_ID), V1_K18_SIZE)
+    real_makedirs = os.makedirs
+
+    def full_disk(path, *args, **kwargs):
+        if path.endswith(QUARANTINE_SUBDIR):
+            raise OSError(28, "No space left on device")
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", full_disk)
+    (verdict,) = verify_dir(str(tmp_path), VerifySettings(log_file=None))
+    assert verdict.quarantined_to == str(tmp_path / f"{V1_NAME}.quarantined")
+    assert not (tmp_path / V1_NAME).exists()
+    (listed,) = list_quarantined(str(tmp_path))
+    assert listed["path"] == verdict.quarantined_to and listed["name"] == V1_NAME

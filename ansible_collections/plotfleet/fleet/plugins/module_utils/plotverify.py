@@ -198,29 +198,29 @@ def pending_plots(directory: str, record: Mapping[str, tuple[int, int]]) -> list
 
 
 def list_quarantined(directory: str) -> list[dict[str, Any]]:
-    """The plots quarantined in an archive dir, with the reasons recorded when they were moved."""
-    quarantine = os.path.join(directory, QUARANTINE_SUBDIR)
+    """The plots quarantined in an archive dir (its quarantine dir, and the dir itself for plots
+    quarantined in place on a full disk), with the reasons recorded when they were moved."""
     found = []
-    try:
-        names = sorted(os.listdir(quarantine))
-    except OSError:
-        return []
-    for name in names:
-        if not name.endswith(QUARANTINE_SUFFIX):
-            continue
-        path = os.path.join(quarantine, name)
-        reason: dict[str, Any] = {}
+    for where in (os.path.join(directory, QUARANTINE_SUBDIR), directory):
         try:
-            with open(path[: -len(QUARANTINE_SUFFIX)] + ".reason.json", encoding="utf-8") as handle:
-                reason = json.load(handle)
-        except (OSError, ValueError):
-            pass
-        try:
-            size = os.lstat(path).st_size
+            names = sorted(name for name in os.listdir(where) if name.endswith(QUARANTINE_SUFFIX))
         except OSError:
             continue
-        found.append({"name": name[: -len(QUARANTINE_SUFFIX)], "path": path, "size_bytes": size,
-                      "problems": reason.get("problems", []), "quarantined_at": reason.get("quarantined_at")})
+        for name in names:
+            path = os.path.join(where, name)
+            reason: dict[str, Any] = {}
+            try:
+                with open(path[: -len(QUARANTINE_SUFFIX)] + ".reason.json", encoding="utf-8") as handle:
+                    reason = json.load(handle)
+            except (OSError, ValueError):
+                pass
+            try:
+                size = os.lstat(path).st_size
+            except OSError:
+                continue
+            found.append({"name": reason.get("name") or name[: -len(QUARANTINE_SUFFIX)], "path": path,
+                          "size_bytes": size, "problems": reason.get("problems", []),
+                          "quarantined_at": reason.get("quarantined_at")})
     return found
 
 
@@ -228,17 +228,27 @@ def list_quarantined(directory: str) -> list[dict[str, Any]]:
 
 
 def quarantine(directory: str, name: str, problems: list[str], now: float) -> str:
-    """Move a plot into the dir's quarantine (a rename on the same disk) with its reasons beside it;
-    returns the new path. Raises OSError."""
+    """Move a plot into the dir's quarantine (a rename on the same disk) and write its reasons beside
+    it; returns the new path. Raises OSError when the plot cannot be moved.
+
+    The move comes first and needs no free space; on a disk too full for the quarantine dir the
+    plot is renamed in place to ``<name>.quarantined``, which no plot glob matches either. The
+    reasons are best effort (the verify log has them too)."""
     target_dir = os.path.join(directory, QUARANTINE_SUBDIR)
-    os.makedirs(target_dir, mode=0o755, exist_ok=True)
+    try:
+        os.makedirs(target_dir, mode=0o755, exist_ok=True)
+    except OSError:
+        target_dir = directory
     target = os.path.join(target_dir, name + QUARANTINE_SUFFIX)
     if os.path.lexists(target):  # the same name failed before: keep both
         target = os.path.join(target_dir, f"{name}.{int(now)}{QUARANTINE_SUFFIX}")
-    reason = {"name": name, "problems": problems, "quarantined_at": _iso(now), "from": directory}
-    with open(target[: -len(QUARANTINE_SUFFIX)] + ".reason.json", "w", encoding="utf-8") as handle:
-        json.dump(reason, handle, indent=2)
     os.rename(os.path.join(directory, name), target)
+    reason = {"name": name, "problems": problems, "quarantined_at": _iso(now), "from": directory}
+    try:
+        with open(target[: -len(QUARANTINE_SUFFIX)] + ".reason.json", "w", encoding="utf-8") as handle:
+            json.dump(reason, handle, indent=2)
+    except OSError:
+        pass
     return target
 
 
