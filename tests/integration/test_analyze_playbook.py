@@ -49,8 +49,9 @@ def table_row(stdout: str, *cells: str) -> list[str]:
 def test_table_and_csv_files_of_the_real_logs(log_dir: Path, tmp_path: Path) -> None:
     plots_file, groups_file = tmp_path / "out" / "plots.csv", tmp_path / "groups.csv"
     plots_file.parent.mkdir()
-    out = analyze({"log_dir": str(log_dir), "group_by": "plotter,k", "csv": str(plots_file),
-                   "csv_groups": str(groups_file)})
+    out = analyze({"plotfleet_log_dir": str(log_dir), "plotfleet_group_by": "plotter,k",
+                   "plotfleet_csv": str(plots_file),
+                   "plotfleet_csv_groups": str(groups_file)})
 
     assert "plotfleet analyze: 9 plots from 1 host(s) reporting, grouped by plotter, k" in out
     assert "left out: 1 incomplete" in out
@@ -81,8 +82,9 @@ def test_table_and_csv_files_of_the_real_logs(log_dir: Path, tmp_path: Path) -> 
 
 
 def test_since_incomplete_and_json_output(log_dir: Path) -> None:
-    out = analyze({"log_dir": str(log_dir), "since": "2026-11-01", "completed_only": "false", "group_by": "",
-                   "output": "json"})
+    out = analyze({"plotfleet_log_dir": str(log_dir), "plotfleet_since": "2026-11-01",
+                   "plotfleet_completed_only": "false", "plotfleet_group_by": "",
+                   "plotfleet_output": "json"})
     analysis = json.loads(yaml.safe_load(out[out.index("msg:"):].split("\n\nPLAY RECAP")[0])["msg"])
     # The chia k25 run, the two chiapos k18 runs and the job that died, all on 2026-11-25.
     assert len(analysis["plots"]) == 4
@@ -96,7 +98,7 @@ def test_log_dir_from_the_plotter_config(log_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "plotfleet.yml"
     config.write_text(yaml.safe_dump({"logging": {"plots": str(log_dir)},
                                       "directories": {"tmp": [str(tmp_path / "t")], "dst": [str(tmp_path / "d")]}}))
-    out = analyze({"plotter_config_path": str(config), "group_by": "day"})
+    out = analyze({"plotter_config_path": str(config), "plotfleet_group_by": "day"})
     assert "grouped by day" in out
     assert table_row(out, "2026-11-25")[1] == "3"
 
@@ -108,7 +110,8 @@ def test_unreachable_plotter_is_reported_and_the_others_counted(log_dir: Path, t
         # Nothing listens on port 1: the connection is refused at once.
         "gone": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh"},
     }}}}}))
-    proc = run_playbook("analyze.yml", {"log_dir": str(log_dir)}, inventory=str(inventory), env=YAML_OUTPUT)
+    proc = run_playbook("analyze.yml", {"plotfleet_log_dir": str(log_dir)}, inventory=str(inventory),
+                        env=YAML_OUTPUT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "9 plots from 1 host(s) reporting" in proc.stdout
     assert table_row(proc.stdout, "localhost")[1] == "9"
@@ -117,20 +120,28 @@ def test_unreachable_plotter_is_reported_and_the_others_counted(log_dir: Path, t
 
 
 def test_missing_log_dir_is_reported_by_host(tmp_path: Path) -> None:
-    out = analyze({"log_dir": str(tmp_path / "nowhere")})
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    for name in ("notes.txt", "core.1234"):
+        (garbage / name).write_text("nothing a plotter wrote\n")
+    out = analyze({"plotfleet_log_dir": str(garbage)})
+    assert "skipped 2 file(s) that are not plot logs" in out and "(no plots match)" in out
+
+    out = analyze({"plotfleet_log_dir": str(tmp_path / "nowhere")})
     assert "(no plots match)" in out
     assert f"localhost: failed: read plot logs: {tmp_path / 'nowhere'} does not exist" in out
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"group_by": "host,colour"},
-     "group_by: unknown field(s) colour; allowed: host, plotter, k, tmp_dir, tmp2_dir, dst_dir, threads, buckets, "
-     "buffer, day"),
-    ({"since": "2026-11-31"}, "since: must be a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM[:SS], got '2026-11-31'"),
-    ({"output": "xml"}, "output: must be table or json, got xml"),
+    ({"plotfleet_group_by": "host,colour"},
+     "plotfleet_group_by: unknown field(s) colour; allowed: host, plotter, k, tmp_dir, tmp2_dir, dst_dir, threads, "
+     "buckets, buffer, day"),
+    ({"plotfleet_since": "2026-11-31"},
+     "plotfleet_since: must be a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM[:SS], got '2026-11-31'"),
+    ({"plotfleet_output": "xml"}, 'plotfleet_output: must be one of table, json, got "xml"'),
 ])
 def test_bad_options_fail_naming_the_option(extra: dict, message: str, log_dir: Path) -> None:
-    proc = run_playbook("analyze.yml", {"log_dir": str(log_dir), **extra})
+    proc = run_playbook("analyze.yml", {"plotfleet_log_dir": str(log_dir), **extra})
     assert proc.returncode != 0
     flat = " ".join((proc.stdout + proc.stderr).split())
     assert message in flat

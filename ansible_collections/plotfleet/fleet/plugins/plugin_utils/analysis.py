@@ -102,6 +102,7 @@ def fleet_plots(hostvars: Any, hosts: Sequence[str], log_var: str = "analyze_log
     plots: list[dict] = []
     problems: list[str] = []
     reporting: list[str] = []
+    ignored = 0  # files in the log dirs that are not plot logs
     for host in hosts:
         own = host_vars(hostvars, host)
         config_status, config_msg = host_outcome(own.get(config_var))
@@ -115,7 +116,8 @@ def fleet_plots(hostvars: Any, hosts: Sequence[str], log_var: str = "analyze_log
             continue
         reporting.append(host)
         plots += [{"host": host, **plot} for plot in result.get("plots", [])]
-    return {"plots": plots, "hosts": reporting, "problems": problems}
+        ignored += len(result.get("ignored") or [])
+    return {"plots": plots, "hosts": reporting, "problems": problems, "ignored": ignored}
 
 
 def started(plot: Mapping) -> datetime | None:
@@ -244,6 +246,7 @@ def analyze_plots(fleet: Mapping, options: AnalysisOptions) -> dict:
         "phases": phases,
         "groups": group_stats(selected, options.group_by, phases) if selected else [],
         "problems": list(fleet.get("problems", [])),
+        "ignored": int(fleet.get("ignored") or 0),
     }
 
 
@@ -304,6 +307,8 @@ def render_analysis(analysis: Mapping) -> str:
     if analysis["excluded"]:
         left_out = ", ".join(f"{count} {reason}" for reason, count in sorted(analysis["excluded"].items()))
         parts.append(f"left out: {left_out}")
+    if analysis.get("ignored"):
+        parts.append(f"skipped {analysis['ignored']} file(s) that are not plot logs")
     parts += ["", stats_table(analysis) if analysis["groups"] else "  (no plots match)"]
     if analysis["problems"]:
         parts += ["", "HOSTS NOT REPORTING", *[f"  {p}" for p in analysis["problems"]]]

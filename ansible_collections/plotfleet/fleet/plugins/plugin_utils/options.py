@@ -116,6 +116,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
         "plotfleet_busy_phase": (check_phase_or_empty, "3:7", False),
         "plotfleet_temp_dir": (check_module_subdir, None, False),
         "plotfleet_bwlimit": (check_bwlimit, None, False),
+        "plotfleet_flush": (_choice("auto", "fsync", "flush"), "auto", False),
     },
     "status": {
         "plotfleet_output": (_choice("table", "json", "prometheus"), "table", False),
@@ -142,10 +143,17 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "plot": {
         "plotfleet_max_starts": (_count(1), None, False),
     },
+    "jobs": {
+        "plotfleet_show": (_choice("details", "logs", "files", "dsched"), None, True),
+        "plotfleet_plot_id": (check_plot_id, None, False),
+        "plotfleet_lines": (_count(1), 40, False),
+    },
 }
 # What each playbook needs besides its options, said when a required one is missing.
 USAGE = {
     "control": "give -e plotfleet_plot_id=<8+ hex digits, or pid:N> -e plotfleet_state=suspended|running|killed",
+    "jobs": "give -e plotfleet_show=details|logs|files|dsched (details and logs also -e plotfleet_plot_id=<8+ hex "
+            "digits, or pid:N>)",
 }
 
 
@@ -161,7 +169,9 @@ def check_options(given: Mapping[str, Any], playbook: str) -> dict[str, Any]:
     for name, (check, default, required) in OPTIONS[playbook].items():
         value = given.get(name) if hasattr(given, "get") else None
         key = name.removeprefix("plotfleet_")
-        if value is None or (isinstance(value, str) and not value.strip() and check is not check_phase_or_empty):
+        # "" is a value for some options (plotfleet_group_by= groups all plots together, no busy phase).
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and check not in (check_phase_or_empty, _any_text)):
             if required:
                 result["problems"].append(f"{name}: missing; {USAGE.get(playbook, 'see the playbook header')}")
             result[key] = default
