@@ -56,7 +56,7 @@ options:
     type: int
   batch_bytes:
     description:
-      - Bytes of plots per rsync run: several small plots go through one connection, big ones one
+      - Bytes of plots per rsync run, so that several small plots go through one connection and big ones one
         by one.
     type: int
     default: 4294967296
@@ -223,6 +223,12 @@ sources:
   type: list
   elements: str
   sample: ["/mnt/dst/00/plot-k32-....plot"]
+gone:
+  description: Plots of O(sources) that were no longer there (sent by another transfer slot, or removed).
+  returned: when O(sources) is given
+  type: list
+  elements: str
+  sample: []
 log_file:
   description: The transfer's log file (rsync's log and its output).
   returned: when a transfer was started
@@ -355,6 +361,16 @@ def main() -> None:
     rsync = module.get_bin_path("rsync")
     if not rsync:
         fail("rsync is not installed on this plotter (the plotter role installs it: plotter_install_rsync)")
+    if params["sources"]:
+        # A slot's plots may have gone with another slot started moments before (it takes the
+        # plotter's next plots when its own are sent): not a failure, they are on their way.
+        result["gone"] = [path for path in sources if not os.path.lexists(path)]
+        sources = [path for path in sources if path not in result["gone"]]
+        if not sources:
+            module.exit_json(changed=False, msg=f"{what}: nothing left to send, already archived by another "
+                             "transfer or removed", **result)
+        source = sources[0]
+        result.update(source=source, sources=sources)
     problem = next(filter(None, (source_problem(path) for path in sources)), None) or password_file_problem(
         password_file)
     if problem:
@@ -411,7 +427,7 @@ def main() -> None:
     except OSError as err:
         where = getattr(err, "filename", None) or "transfer log dir"
         fail(f"cannot start the transfer: {err.strerror or err} ({where})")
-    outcome = finish_rsync(proc, log_file, started, wait=params["wait"])
+    outcome = finish_rsync(proc, log_file, started, wait=params["wait"], until_connected=True)
 
     left = [path for path in sources if os.path.exists(path)]
     result.update(started=True, pid=outcome.pid, log_file=log_file, completed=outcome.rc == 0 and not left)

@@ -304,11 +304,12 @@ def test_parallel_limit_is_respected(fleet: Fleet) -> None:
     assert sorted(t.source for t in fleet.transfers()) == sorted([str(first), str(second)])
 
 
-def write_inventory(fleet: Fleet, extra_harvester: bool = True, parallel: int = 1, max_connections: int = 1) -> Path:
+def write_inventory(fleet: Fleet, extra_harvester: bool = True, parallel: int = 1, max_connections: int = 1,
+                    modules: tuple[str, ...] = ("m0", "m1")) -> Path:
     harvester_conf = fleet.base / "harvester.yml"
     harvester_conf.write_text(json.dumps({
-        "archive_dirs": [{"path": str(path), "rsync_module": name, "max_connections": max_connections}
-                         for name, path in fleet.modules.items() if name != "small"],
+        "archive_dirs": [{"path": str(fleet.modules[name]), "rsync_module": name, "max_connections": max_connections}
+                         for name in modules],
         "rsync": {"port": fleet.port},
     }))
     local = {"ansible_connection": "local", "ansible_python_interpreter": str(ROOT / ".venv" / "bin" / "python")}
@@ -338,18 +339,15 @@ def test_archive_playbook_plans_and_sends_every_plot(fleet: Fleet) -> None:
     options = {"plotfleet_wait": True, "plotfleet_margin": 0}
     run = run_playbook("archive.yml", options, inventory=inventory)
     assert run.returncode == 0, run.stdout + run.stderr
-    # Two archive disks (one transfer each), so two plots go now and one waits with its reason.
+    # Two archive disks, one transfer slot each; the third plot rides in one of them: one pass moves all.
     arrived = [fleet.modules[m] / name for m in ("m0", "m1") for name in files_in(fleet.modules[m])]
-    assert len(arrived) == 2, run.stdout
+    assert len(arrived) == 3, run.stdout
     assert all(sha256(path) == digests[path.name] for path in arrived)
     assert {path.parent for path in arrived} == {fleet.modules["m0"], fleet.modules["m1"]}
-    assert "plotter at its 2 parallel transfer(s)" in run.stdout
+    assert "and 1 more, one after another" in run.stdout
     assert "harvester harvester2 unreachable" in run.stdout
-    assert "2 transfer(s) to start, 0 running, 1 plot(s) waiting on their dst dirs" in run.stdout
-    run = run_playbook("archive.yml", options, inventory=inventory)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 transfer(s) to start, 0 running, 0 plot(s) waiting on their dst dirs" in run.stdout
     assert [p for p in plots if p.exists()] == []
-    assert sum(len(files_in(fleet.modules[m])) for m in ("m0", "m1")) == 3
     run = run_playbook("archive.yml", options, inventory=inventory)
     assert "no transfer to start" in run.stdout
 
@@ -409,3 +407,55 @@ def test_old_rsync_route_with_wait_sends_several_plots_intact(fleet: Fleet) -> N
     assert result.get("failed") is not True and result["completed"] is True, result
     assert [p for p in plots if p.exists()] == []
     assert {name: sha256(fleet.modules["m0"] / name) for name in digests} == digests
+
+
+# --- transfer slots: max_connections, plots one after another ---------------------------------------
+
+
+def lanes_to(fleet: Fleet, module: str) -> set[int]:
+    return {t.lane for t in fleet.transfers() if t.module == module}
+
+
+def test_max_connections_2_lets_the_plan_send_two_transfers_to_one_disk(fleet: Fleet) -> None:
+    fleet.write_config(parallel_transfers=2, bwlimit=300)  # slow enough to see both at once
+    plots = [fleet.new_plot() for _ in range(4)]
+    digests = {p.name: sha256(p) for p in plots}
+    inventory = str(write_inventory(fleet, extra_harvester=False, parallel=2, max_connections=2, modules=("m0",)))
+    run = run_playbook("archive.yml", {"plotfleet_margin": 0}, inventory=inventory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 transfer(s) to start" in run.stdout
+    wait_for(lambda: len(lanes_to(fleet, "m0")) == 2, 20, "two transfers into m0 at once")
+    wait_for(lambda: not any(p.exists() for p in plots), 180, "every plot to arrive")
+    assert {name: sha256(fleet.modules["m0"] / name) for name in digests} == digests
+
+
+def test_a_slot_takes_plots_that_finish_while_it_runs_without_another_run(fleet: Fleet) -> None:
+    fleet.write_config(bwlimit=100)  # ~40 s for the first plot: the slot still runs when the others finish
+    first = fleet.new_plot()
+    inventory = str(write_inventory(fleet, extra_harvester=False, modules=("m0",)))
+    run = run_playbook("archive.yml", {"plotfleet_margin": 0}, inventory=inventory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (lane,) = wait_for(lambda: lanes_to(fleet, "m0"), 20, "the transfer slot in the process table")
+    # Two plots finish while the slot sends the first one.
+    later = [fleet.new_plot(), fleet.new_plot()]
+    digests = {p.name: sha256(p) for p in [first, *later]}
+    carried = set()
+
+    def all_sent() -> bool:
+        carried.update(t.source for t in fleet.transfers() if t.lane == lane)
+        return not any(p.exists() for p in [first, *later])
+
+    wait_for(all_sent, 240, "the slot to send the plots that finished after it started")
+    assert {str(p) for p in later} <= carried  # the same slot, no second archive run
+    assert {name: sha256(fleet.modules["m0"] / name) for name in digests} == digests
+    log = next(fleet.log_dir.glob("*.log")).read_text()
+    assert log.count("landed ") == 3
+
+
+def test_several_plots_in_one_run_with_wait_arrive_intact_one_after_another(fleet: Fleet) -> None:
+    plots = [fleet.new_plot() for _ in range(5)]
+    digests = {p.name: sha256(p) for p in plots}
+    result = fleet.archive(None, sources=[str(p) for p in plots], wait=True, batch_bytes=1)  # one per rsync
+    assert result.get("failed") is not True and result["completed"] is True, result
+    assert {name: sha256(fleet.modules["m0"] / name) for name in digests} == digests
+    assert Path(result["log_file"]).read_text().count("sending 1 plot(s)") == 5

@@ -47,21 +47,36 @@ def test_one_plot_goes_to_the_dir_with_most_room_with_address_and_port() -> None
     assert plan["transfers"] == [{
         "plotter": "plotter1", "source": p["path"], "size_bytes": K32, "harvester": "harv1",
         "harvester_address": "10.0.0.5", "rsync_module": "plots-b", "port": 8873, "dir": "/b",
-        "room_bytes": 900 * GIB,
+        "room_bytes": 900 * GIB, "sources": [p["path"]],
+        # The slot may go on with plots that finish before the next run, within the dir's room.
+        "budget_bytes": 899 * GIB, "pick_from": ["/dst0"], "harvester_rsync_version": None,
     }]
     assert plan["waiting"] == []
     assert plan["summary"][-1] == "1 transfer(s) to start, 0 running, 0 plot(s) waiting on their dst dirs"
 
 
-def test_default_parallel_limit_is_one_per_plotter_and_the_rest_wait_with_the_reason() -> None:
+def test_default_parallel_limit_is_one_slot_per_plotter_carrying_its_plots_one_after_another() -> None:
     plots = [plot("/dst0", n) for n in range(3)]
     plan = plan_archive(
         {"p1": plotter([dst_dir("/dst0", plots)])},
         {"h1": harvester([archive_dir(f"/a{i}", f"m{i}", 900 * GIB, i) for i in range(3)])},
     )
-    assert [t["source"] for t in plan["transfers"]] == [plots[0]["path"]]  # oldest first
-    assert len(plan["waiting"]) == 2
-    assert all(w["reason"].startswith("plotter at its 1 parallel transfer(s)") for w in plan["waiting"])
+    (transfer,) = plan["transfers"]
+    assert transfer["sources"] == [p["path"] for p in plots]  # oldest first
+    assert transfer["source"] == plots[0]["path"] and transfer["size_bytes"] == 3 * K32
+    assert plan["waiting"] == []
+    assert plan["summary"][0].startswith(f"start: p1 {plots[0]['name']} and 2 more, one after another")
+
+
+def test_plots_that_do_not_fit_the_slots_dir_wait_with_the_reason() -> None:
+    plots = [plot("/dst0", n) for n in range(3)]
+    dirs = [archive_dir("/a", "m", 250 * GIB, 1), archive_dir("/b", "mb", 240 * GIB, 2)]
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)})
+    (transfer,) = plan["transfers"]
+    assert transfer["sources"] == [plots[0]["path"], plots[1]["path"]]  # 2 x 101 GiB + 1 GiB margin fit in 250
+    assert transfer["budget_bytes"] == 2 * K32 + (250 * GIB - 2 * K32 - GIB)
+    assert [w["source"] for w in plan["waiting"]] == [plots[2]["path"]]
+    assert plan["waiting"][0]["reason"].startswith("plotter at its 1 parallel transfer(s)")
 
 
 def test_per_plotter_limit_and_one_transfer_per_disk() -> None:
@@ -72,11 +87,16 @@ def test_per_plotter_limit_and_one_transfer_per_disk() -> None:
     plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)},
                         {"plotter_parallel_transfers": {"p1": 4}})
     assert [t["dir"] for t in plan["transfers"]] == ["/a", "/c"]
-    reasons = [w["reason"] for w in plan["waiting"]]
-    assert len(reasons) == 2
-    assert all(r.startswith("every harvester disk with room is receiving as many plots as its max_connections "
-                            "allows") for r in reasons)
-    assert "(1 of max_connections 1)" in reasons[0]
+    # The other two ride in those two slots, one each (round robin).
+    assert [len(t["sources"]) for t in plan["transfers"]] == [2, 2] and plan["waiting"] == []
+    # Another plotter's plot cannot ride in p1's running slot: it waits for the disk.
+    running = {"pid": 40, "source": plots[0]["path"], "host": "h1", "port": None, "module": "ma", "size_bytes": K32}
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots[:1])], transfers=[running]),
+                         "p2": plotter([dst_dir("/d", [plot("/d", 9)])])},
+                        {"h1": harvester(dirs[:1])}, {"plotter_parallel_transfers": {"p1": 4}})
+    (reason,) = [w["reason"] for w in plan["waiting"]]
+    assert reason.startswith("every harvester disk with room is receiving as many plots as its max_connections allows")
+    assert "(1 of max_connections 1)" in reason
 
 
 def test_max_connections_of_a_module_is_how_many_plots_its_disk_takes_at_once() -> None:
@@ -84,9 +104,11 @@ def test_max_connections_of_a_module_is_how_many_plots_its_disk_takes_at_once() 
     dirs = [{**archive_dir("/a", "ma", 900 * GIB, 7), "max_connections": 2}]
     plan = plan_archive({"p1": plotter([dst_dir("/dst0", plots)])}, {"h1": harvester(dirs)},
                         {"plotter_parallel_transfers": {"p1": 4}})
-    assert [t["dir"] for t in plan["transfers"]] == ["/a", "/a"]
-    assert plan["waiting"][0]["reason"].endswith("(2 of max_connections 2)")
-    assert plan["harvester_dirs"][0]["max_connections"] == 2
+    assert [(t["dir"], len(t["sources"])) for t in plan["transfers"]] == [("/a", 2), ("/a", 2)]
+    assert plan["waiting"] == [] and plan["harvester_dirs"][0]["max_connections"] == 2
+    # The two slots share the dir's room left after their plots.
+    spare = 900 * GIB - 4 * K32 - GIB
+    assert [t["budget_bytes"] for t in plan["transfers"]] == [2 * K32 + spare // 2] * 2
 
 
 def test_a_running_transfer_takes_one_of_the_connections() -> None:
@@ -135,7 +157,7 @@ def test_round_robin_across_plotters() -> None:
     plan = plan_archive(plotters, harvesters, {"parallel_transfers": 2})
     # p1's dst is fuller so it picks first, but p2 gets the second disk before p1's second plot.
     assert [t["plotter"] for t in plan["transfers"]] == ["p1", "p2"]
-    assert plan["waiting"][0]["plotter"] == "p1"
+    assert len(plan["transfers"][0]["sources"]) == 2 and plan["waiting"] == []  # p1's second rides its slot
 
 
 def test_margin_decides_whether_a_dir_has_room() -> None:
@@ -167,7 +189,8 @@ def test_running_transfer_counts_against_the_dir_and_its_disk_and_the_plotter() 
     assert [t["source"] for t in plan["transfers"]] == [ready["path"]]
     assert plan["transfers"][0]["dir"] == "/b"
     assert plan["in_flight"] == [{"plotter": "p1", "source": sent["path"], "size_bytes": K32, "pid": 4242,
-                                  "harvester": "h1", "host": "10.0.0.5", "module": "ma"}]
+                                  "harvester": "h1", "host": "10.0.0.5", "module": "ma", "lane": 4242,
+                                  "budget_left_bytes": None}]
     room = {d["dir"]: d["room_bytes"] for d in plan["harvester_dirs"]}
     assert room["/a"] == 300 * GIB - (K32 - 40 * GIB)  # only what is still to come
     assert plan["harvester_dirs"][0]["receiving"] == [f"{sent['name']} from p1"]
@@ -314,3 +337,32 @@ def test_preallocated_incoming_file_is_not_counted_twice() -> None:
     plan = plan_archive({"p1": plotter([dst_dir("/dst0", [plot("/dst0", 1)])])}, harvesters)
     a = next(d for d in plan["harvester_dirs"] if d["dir"] == "/a")
     assert a["room_bytes"] == 900 * GIB  # the preallocated file already took its 110 GiB out of free
+
+
+def test_a_running_slot_is_one_transfer_and_its_budget_is_promised_room() -> None:
+    first, second, ready = plot("/dst0", 1), plot("/dst0", 2), plot("/dst0", 3)
+    # One runner (pid 40) carrying two plots, its rsync (pid 41) on the first; 300 GiB budget left.
+    running = [{"pid": 40, "lane": 40, "source": first["path"], "host": "h1", "port": None, "module": "ma",
+                "size_bytes": K32, "budget_left_bytes": 300 * GIB},
+               {"pid": 40, "lane": 40, "source": second["path"], "host": "h1", "port": None, "module": "ma",
+                "size_bytes": K32, "budget_left_bytes": 300 * GIB}]
+    dirs = [{**archive_dir("/a", "ma", 900 * GIB, 7), "max_connections": 2}]
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [first, second, ready])], transfers=running)},
+                        {"h1": harvester(dirs)}, {"parallel_transfers": 2, "margin_bytes": 0})
+    # One connection of two is in use, so one more slot starts; the dir's room counts the budget.
+    (transfer,) = plan["transfers"]
+    assert transfer["sources"] == [ready["path"]]
+    assert transfer["room_bytes"] == 600 * GIB
+    assert plan["harvester_dirs"][0]["receiving"] == [f"{first['name']} from p1", f"{ready['name']} (planned now)"]
+    # With parallel 1 the plotter's one slot is the runner.
+    plan = plan_archive({"p1": plotter([dst_dir("/dst0", [first, second, ready])], transfers=running)},
+                        {"h1": harvester(dirs)}, {"margin_bytes": 0})
+    assert plan["transfers"] == [] and plan["waiting"][0]["reason"].startswith("plotter at its 1 parallel")
+
+
+def test_slot_budget_and_pick_from_leave_out_dst_dirs_a_job_is_about_to_write() -> None:
+    calm, busy = plot("/dst0", 1), plot("/dst1", 2)
+    plotters = {"p1": plotter([dst_dir("/dst0", [calm]), dst_dir("/dst1", [busy])], jobs=[job("/dst1", 3, 7)])}
+    plan = plan_archive(plotters, {"h1": harvester([archive_dir("/a", "ma", 900 * GIB, 1)])})
+    (transfer,) = plan["transfers"]
+    assert transfer["sources"] == [calm["path"]] and transfer["pick_from"] == ["/dst0"]

@@ -11,15 +11,16 @@ def test_archive_options_take_units_and_strings_as_typed():
     options = check_options({"plotfleet_wait": "true", "plotfleet_margin": "512M", "plotfleet_bwlimit": "50M",
                              "plotfleet_busy_phase": "", "plotfleet_temp_dir": ".incoming/"}, "archive")
     assert options == {"problems": [], "wait": True, "margin": 512 * 1024**2, "bwlimit": 51200, "busy_phase": "",
-                       "temp_dir": ".incoming"}
+                       "temp_dir": ".incoming", "flush": "auto"}
 
 
 def test_archive_defaults():
     assert check_options({}, "archive") == {"problems": [], "wait": False, "margin": None, "busy_phase": "3:7",
-                                            "temp_dir": None, "bwlimit": None}
+                                            "temp_dir": None, "bwlimit": None, "flush": "auto"}
 
 
 @pytest.mark.parametrize(("given", "problem"), [
+    ({"plotfleet_flush": "sometimes"}, "plotfleet_flush: must be one of"),
     ({"plotfleet_margin": "512 apples"}, 'plotfleet_margin: must be a size'),
     ({"plotfleet_margin": -1}, "plotfleet_margin: must be a size"),
     ({"plotfleet_bwlimit": "fast"}, 'plotfleet_bwlimit: must be KiB per second'),

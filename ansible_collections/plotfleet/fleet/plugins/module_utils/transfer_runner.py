@@ -158,7 +158,9 @@ class Runner:
         mine = os.getpid()
         taken = {t.source for t in find_transfers() if t.lane != mine and t.pid != mine}
         offered = [p for p in self.pending if p not in taken]
-        for directory in self.args.pick_from:
+        # The plots the plan gave this slot go first and alone: the plan's other slots, started
+        # moments later, must find theirs. Only then does the slot take what else is ready.
+        for directory in self.args.pick_from if not offered else ():
             try:
                 offered += [plot.path for plot in list_plots(directory)]
             except OSError:

@@ -625,10 +625,25 @@ def start_rsync(cmd: Sequence[str], log_file: str, capture_stderr: bool) -> subp
         return start_detached(cmd, stdout=log, stderr=subprocess.PIPE if capture_stderr else log)
 
 
+def connected(log_file: str) -> bool:
+    """Whether the transfer got past connecting and authenticating: its rsync started sending (rsync
+    logs "building file list" only once the daemon accepted it)."""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as log:
+            return "building file list" in log.read()
+    except OSError:
+        return False
+
+
 def finish_rsync(proc: subprocess.Popen, log_file: str, started: float, wait: bool,
-                 settle_seconds: float = 2.0) -> Outcome:
+                 settle_seconds: float = 2.0, until_connected: bool = False) -> Outcome:
     """Either wait for the transfer, or watch it for ``settle_seconds`` so that an immediate
-    failure (auth, connection) is still reported; rc None means still running."""
+    failure (auth, connection) is still reported; rc None means still running. With
+    ``until_connected`` (a runner, slower to start than a bare rsync on a busy host) it watches
+    until the transfer connected, however long that takes within its own timeout."""
+    if until_connected and not wait:
+        while proc.poll() is None and not connected(log_file):
+            time.sleep(0.05)
     if wait:
         _, err = proc.communicate()
         if err is None:  # its output went to the log

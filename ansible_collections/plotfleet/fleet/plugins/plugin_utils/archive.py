@@ -188,6 +188,8 @@ def _max_connections(entry: Mapping) -> int:
 def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence[dict]) -> None:
     """What is still to arrive in the dir: running transfers to its module and partial files."""
     mine = [t for t in in_flight if t["harvester"] == slot.harvester and t["module"] == slot.module]
+    _reserve_lane_budgets(slot, mine)
+    mine = _one_receiving_per_lane(mine)
     sent_names = {os.path.basename(t["source"]): t for t in mine}
     for item in incoming:
         final = item.get("final_name") or ""
@@ -198,7 +200,8 @@ def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence
         if transfer is not None:
             total = transfer.get("size_bytes") or item.get("expected_bytes") or 0
             slot.to_arrive_bytes += max(int(total) - size, 0)
-            slot.receiving.append(f"{final} from {transfer['plotter']}")
+            if not transfer.get("queued"):
+                slot.receiving.append(f"{final} from {transfer['plotter']}")
             continue
         if item.get("stale"):  # nobody writes to it any more: its bytes are taken, nothing more comes
             minutes = int(item.get("idle_seconds") or 0) // 60
@@ -210,7 +213,33 @@ def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence
             slot.receiving.append(f"{item.get('name') or final} (sender not among the plotters read)")
     for name, transfer in sent_names.items():  # started, no file on the harvester yet
         slot.to_arrive_bytes += int(transfer.get("size_bytes") or 0)
-        slot.receiving.append(f"{name} from {transfer['plotter']}")
+        if not transfer.get("queued"):
+            slot.receiving.append(f"{name} from {transfer['plotter']}")
+
+
+def _reserve_lane_budgets(slot: Slot, mine: Sequence[dict]) -> None:
+    """A runner may still take plots beyond those it names, up to its budget: that room is promised."""
+    pending: dict[Any, int] = {}
+    budgets: dict[Any, int] = {}
+    for flight in mine:
+        lane = flight.get("lane") or flight.get("pid")
+        pending[lane] = pending.get(lane, 0) + int(flight.get("size_bytes") or 0)
+        if flight.get("budget_left_bytes") is not None:
+            budgets[lane] = int(flight["budget_left_bytes"])
+    for lane, left in budgets.items():
+        slot.to_arrive_bytes += max(left - pending[lane], 0)
+
+
+def _one_receiving_per_lane(mine: Sequence[dict]) -> list[dict]:
+    """Every plot a lane carries still counts its bytes, but the disk receives one plot per lane at a
+    time: the others are folded into the lane's first entry so that connections are counted right."""
+    seen: set = set()
+    firsts, rest = [], []
+    for flight in mine:
+        lane = flight.get("lane") or flight.get("pid")
+        (rest if lane in seen else firsts).append(flight)
+        seen.add(lane)
+    return firsts + [{**flight, "queued": True} for flight in rest]
 
 
 # --- the plotter side --------------------------------------------------------------------
@@ -297,6 +326,10 @@ def _in_flight(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], setti
                 "harvester": harvester,
                 "host": transfer.get("host"),
                 "module": transfer.get("module"),
+                # The process holding the connection (a runner carrying several plots is one transfer),
+                # and what its room budget still allows beyond the plots it names.
+                "lane": transfer.get("lane") or transfer.get("pid"),
+                "budget_left_bytes": transfer.get("budget_left_bytes"),
             })
     return flights
 
@@ -324,7 +357,7 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
             continue
         sending = {f["source"] for f in in_flight if f["plotter"] == plotter}
         queues[plotter] = _candidates(plotter, plotters[plotter], sending, settings)
-        free_slots[plotter] = settings.limit(plotter) - len(sending)
+        free_slots[plotter] = settings.limit(plotter) - _lanes_of(in_flight, plotter)
 
     archived = _archived_names(harvesters)
     # Replace on arrival (replace_plan.py): reserved plots first, room made only when none is left.
@@ -357,6 +390,7 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
                     continue
             waiting.append({"plotter": plotter, "source": candidate.source, "size_bytes": candidate.size_bytes,
                             "reason": reason})
+    waiting = _fill_lanes(transfers, waiting, slots, plotters, harvesters, settings)
     plan = {
         "transfers": transfers,
         "waiting": waiting,
@@ -375,6 +409,91 @@ def plan_archive(plotters: Mapping[str, Any], harvesters: Mapping[str, Any], set
     plan["summary"] = summary_lines(plan)
     plan["summary"][-1:-1] = replace_lines(plan)
     return plan
+
+
+# --- transfer slots that keep moving plots ---------------------------------------------------
+
+
+# Waiting reasons that only mean "no free transfer slot": such a plot can ride in a slot planned now.
+_SLOT_REASONS = ("plotter at its ", "every harvester disk with room is receiving")
+
+
+def _lanes_of(in_flight: Sequence[dict], plotter: str) -> int:
+    """The plotter's running transfers: one per lane, however many plots each carries."""
+    return len({f.get("lane") or f.get("pid") for f in in_flight if f["plotter"] == plotter})
+
+
+def _fill_lanes(transfers: list[dict], waiting: list[dict], slots: Sequence[Slot], plotters: Mapping[str, Any],
+                harvesters: Mapping[str, Any], settings: Settings) -> list[dict]:
+    """Each planned transfer is a slot that sends plots one after another: it takes the plotter's
+    other plots that wait only for a free slot (round robin over the plotter's new slots, within
+    each dir's room), and gets a room budget for the plots that will finish before the next run,
+    which it takes from the plotter's dst dirs that no job is about to write to. A slot that makes
+    room by replacing plots carries only the plot it made room for. Returns what still waits."""
+    slot_of = {(s.harvester, s.path): s for s in slots}
+    lanes: dict[str, list[dict]] = {}
+    for transfer in transfers:
+        transfer.setdefault("sources", [transfer["source"]])
+        if "replace" not in transfer:
+            lanes.setdefault(transfer["plotter"], []).append(transfer)
+    still: list[dict] = []
+    turn: dict[str, int] = {}
+    pickable = {plotter: _pickable_dirs(plotters[plotter], settings) for plotter in lanes}
+    for plot in waiting:
+        mine = lanes.get(plot["plotter"]) or []
+        if (not mine or not plot["reason"].startswith(_SLOT_REASONS)
+                or os.path.dirname(plot["source"]) not in pickable[plot["plotter"]]):
+            still.append(plot)
+            continue
+        for step in range(len(mine)):
+            lane = mine[(turn.get(plot["plotter"], 0) + step) % len(mine)]
+            slot = slot_of[(lane["harvester"], lane["dir"])]
+            if slot.room_bytes - settings.margin_bytes >= plot["size_bytes"]:
+                lane["sources"].append(plot["source"])
+                lane["size_bytes"] += plot["size_bytes"]
+                slot.to_arrive_bytes += plot["size_bytes"]
+                turn[plot["plotter"]] = turn.get(plot["plotter"], 0) + step + 1
+                break
+        else:
+            still.append(plot)
+    _give_budgets(transfers, slot_of, plotters, harvesters, settings)
+    return still
+
+
+def _give_budgets(transfers: Sequence[dict], slot_of: Mapping[tuple, Slot], plotters: Mapping[str, Any],
+                  harvesters: Mapping[str, Any], settings: Settings) -> None:
+    """Each new slot's budget: its plots plus an equal share of the dir's room left after them, the
+    shares counting the disk's connections still free so that a later slot there gets room too."""
+    new_on: dict[tuple, list[dict]] = {}
+    for transfer in transfers:
+        new_on.setdefault((transfer["harvester"], transfer["dir"]), []).append(transfer)
+    for key, planned in new_on.items():
+        slot = slot_of[key]
+        free_connections = max(slot.max_connections - len(slot.receiving), 0)
+        spare = max(slot.room_bytes - settings.margin_bytes, 0)
+        share = spare // (len([t for t in planned if "replace" not in t]) + free_connections or 1)
+        for transfer in planned:
+            extra = 0 if "replace" in transfer else share
+            transfer["budget_bytes"] = transfer["size_bytes"] + extra
+            transfer["pick_from"] = [] if "replace" in transfer else _pickable_dirs(
+                plotters[transfer["plotter"]], settings)
+            transfer["harvester_rsync_version"] = (harvesters.get(transfer["harvester"]) or {}).get("rsync_version")
+            slot.to_arrive_bytes += extra
+
+
+def _pickable_dirs(result: Mapping, settings: Settings) -> list[str]:
+    """The plotter's dst dirs a slot may take finished plots from: readable, no job about to write there."""
+    jobs = result.get("jobs") or []
+    dirs = []
+    for dst in result.get("dst_dirs") or []:
+        path = dst.get("path") or ""
+        job = _furthest_job(jobs, path)
+        if dst.get("error") or path in dirs:
+            continue
+        if job and settings.dst_busy_phase and _phase(job) >= settings.dst_busy_phase:
+            continue
+        dirs.append(path)
+    return dirs
 
 
 def _archived_names(harvesters: Mapping[str, Any]) -> dict[str, str]:
@@ -456,10 +575,15 @@ def _transfer(candidate: Candidate, slot: Slot, settings: Settings) -> dict:
     }
 
 
+def _more(transfer: Mapping) -> str:
+    more = len(transfer.get("sources") or []) - 1
+    return f" and {more} more, one after another" if more > 0 else ""
+
+
 def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     """The plan for a cron log: one line per decision, hosts down last."""
     lines = [
-        f"start: {t['plotter']} {os.path.basename(t['source'])} ({human_bytes(t['size_bytes'])}) -> "
+        f"start: {t['plotter']} {os.path.basename(t['source'])}{_more(t)} ({human_bytes(t['size_bytes'])}) -> "
         f"{t['harvester']}:{t['dir']} (rsync module {t['rsync_module']})"
         for t in plan["transfers"]
     ]
