@@ -316,3 +316,45 @@ def test_on_a_disk_too_full_for_the_quarantine_dir_the_plot_is_quarantined_in_pl
     assert not (tmp_path / V1_NAME).exists()
     (listed,) = list_quarantined(str(tmp_path))
     assert listed["path"] == verdict.quarantined_to and listed["name"] == V1_NAME
+
+
+# --- the post-xfer hook ------------------------------------------------------------------------------
+
+
+def _harvester_yml(tmp_path, archive: Path, verify: dict | None) -> str:
+    data = {"archive_dirs": [{"path": str(archive), "rsync_module": "plots-a"}]}
+    if verify is not None:
+        data["verify"] = verify
+    path = tmp_path / "harvester.yml"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_the_hook_verifies_the_module_dir_it_is_told_about_and_logs_it(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.verifyhook import run_hook
+
+    archive = tmp_path / "a"
+    archive.mkdir()
+    write_plot(archive, V1_NAME, v1_header(OTHER_ID), V1_K18_SIZE)
+    log = tmp_path / "verify.log"
+    config = _harvester_yml(tmp_path, archive, {"log_file": str(log)})
+    env = {"RSYNC_MODULE_PATH": str(archive) + "/", "RSYNC_MODULE_NAME": "plots-a", "RSYNC_HOST_ADDR": "10.0.0.2",
+           "RSYNC_EXIT_STATUS": "0"}
+    assert run_hook(env, config) == 0
+    assert (archive / QUARANTINE_SUBDIR / f"{V1_NAME}.quarantined").exists()
+    assert f"post-xfer[plots-a from 10.0.0.2, exit 0] {archive / V1_NAME} {V1_K18_SIZE} bytes [header]: " \
+           f"QUARANTINED to" in log.read_text()
+
+
+def test_the_hook_touches_no_dir_but_a_configured_archive_dir_and_nothing_when_verification_is_off(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.verifyhook import run_hook
+
+    archive = tmp_path / "a"
+    archive.mkdir()
+    plot = write_plot(archive, V1_NAME, v1_header(OTHER_ID), V1_K18_SIZE)
+    config = _harvester_yml(tmp_path, archive, {"log_file": None})
+    assert run_hook({"RSYNC_MODULE_PATH": str(tmp_path)}, config) == 1
+    assert run_hook({}, config) == 1
+    off = _harvester_yml(tmp_path, archive, {"enabled": False})
+    assert run_hook({"RSYNC_MODULE_PATH": str(archive)}, off) == 0
+    assert plot.exists()
