@@ -29,6 +29,13 @@ options:
     description:
       - The config as a mapping, checked instead of a file.
     type: dict
+  check_executable:
+    description:
+      - Also check that the configured plotter program (C(plotting.<type>.executable)) exists on this
+        host and is executable (a bare name is looked up on C(PATH), with C(plotting.env) applied),
+        as the first plot job would. The C(plotter) role does this at the end of a rollout.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -75,15 +82,32 @@ problems:
   sample: ['scheduling.tmpdir_max_jobs: must be an integer >= 1, got "three"']
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, parse_config
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail
+from ansible_collections.plotfleet.fleet.plugins.module_utils.spawn import SpawnError, resolve_executable
 
 
 def config_dirs(config) -> list[str]:
     dirs = [config.logging.plots, config.logging.transfers, config.archiving.transfer_log_dir]
     return list(dict.fromkeys(d for d in dirs if d))
+
+
+def executable_problem(config) -> str | None:
+    """Why the configured plotter program cannot start on this host, naming its key; None if it can."""
+    plotting = config.plotting
+    executable = getattr(plotting.options, "executable", None)
+    if not executable:
+        return None
+    env_path = {**os.environ, **(plotting.env or {})}.get("PATH")
+    try:
+        resolve_executable(executable, env_path)
+    except SpawnError as err:
+        return f"plotter_config: plotting.{plotting.type}.executable: {err}"
+    return None
 
 
 def plot_dirs(config) -> list[dict]:
@@ -100,6 +124,7 @@ def main() -> None:
         argument_spec={
             "path": {"type": "path", "default": "/etc/plotfleet/plotfleet.yml"},
             "data": {"type": "dict"},
+            "check_executable": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -110,8 +135,12 @@ def main() -> None:
             module.fail_json(msg=f"invalid plotter config:\n{err}", problems=err.problems)
     else:
         config = load_config_or_fail(module, module.params["path"])
+    if module.params["check_executable"]:
+        problem = executable_problem(config)
+        if problem:
+            module.fail_json(msg=problem)
     dirs = plot_dirs(config)
-    if module.params["data"] is not None:
+    if module.params["data"] is not None and not module.params["check_executable"]:  # warned once per rollout
         for item in dirs:
             if item["refused"]:
                 module.warn(f"{item['kind']} dir {item['refused']}: plotfleet never creates it; "

@@ -100,7 +100,7 @@ def test_harvester_dirs_marked_mount_are_refused_when_not_mounted(tmp_path):
 def test_harvester_mount_must_be_a_boolean():
     with pytest.raises(HarvesterConfigError) as err:
         parse_harvester_config({"archive_dirs": [{"path": "/a", "mount": "yes"}]})
-    assert err.value.problems == ["archive_dirs[0].mount: must be true or false, got 'yes'"]
+    assert err.value.problems == ['archive_dirs[0].mount: must be true or false, got "yes"']
 
 
 def test_pass_summary_under_check_mode_says_would_start():
@@ -128,14 +128,28 @@ def test_status_shows_a_refused_dir_on_a_line_of_its_own():
 
 
 def test_space_table_keeps_errors_out_of_the_free_column():
-    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import render_space_table
+    from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import (
+        fleet_space_report,
+        render_space_table,
+    )
 
     error = "/srv/archive9 does not exist (not mounted?)"
-    report = {"harvesters": [{"host": "h1", "archive_dirs": [{"path": "/srv/archive9", "error": error}],
-                              "totals": {}}],
-              "unreachable": [], "failed": [],
-              "totals": {"free_bytes": 0, "total_bytes": 0, "plots": 0, "incoming": 0}}
+    report = fleet_space_report({"h1": {"changed": False, "archive_dirs": [{"path": "/srv/archive9", "error": error}],
+                                        "host": {}}})
     lines = render_space_table(report).splitlines()
     header_width = len(lines[0])
     assert len(lines[1]) <= header_width + len("/srv/archive9")
     assert f"h1: /srv/archive9: {error}" in lines
+
+
+def test_a_plotter_that_exits_at_once_and_prints_nothing_is_said_so(tmp_path):
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.spawn import SpawnError, spawn_job
+
+    with pytest.raises(SpawnError) as err:
+        spawn_job(["/bin/true", "plots", "create"], str(tmp_path), "chia")
+    assert "exited at once with code 0 and printed nothing (/bin/true plots create)" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # the empty log is not left to look like a plot log
+    with pytest.raises(SpawnError) as err:
+        spawn_job(["/bin/sh", "-c", "echo no such plotter option; exit 2"], str(tmp_path), "chia")
+    assert "ends with:\nno such plotter option" in str(err.value)
+    assert len(list(tmp_path.iterdir())) == 1

@@ -9,6 +9,7 @@ concurrent one waiting on the lock) already sees the new job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -87,6 +88,18 @@ def _tail(path: str, size: int = 2000) -> str:
         return ""
 
 
+def _exited_at_once(argv: Sequence[str], code: int, log_path: str) -> str:
+    """What to say about a job that ended before it showed up; an empty log is removed (it tells
+    nothing, and would be read as a plot log that never started), a log with output is kept."""
+    tail = _tail(log_path)
+    if tail.strip():
+        return f"the plot job exited at once with code {code}; its log {log_path} ends with:\n{tail}"
+    with contextlib.suppress(OSError):
+        os.unlink(log_path)
+    return (f"the plot job exited at once with code {code} and printed nothing ({' '.join(argv)}); "
+            "run that command by hand on the plotter to see why")
+
+
 def _shows_job(pid: int) -> bool:
     raw = read_small_file(f"/proc/{pid}/cmdline")
     try:
@@ -118,8 +131,7 @@ def spawn_job(argv: Sequence[str], log_dir: str, plotter: str, env: Mapping[str,
     while not _shows_job(proc.pid):
         code = proc.poll()
         if code is not None:
-            raise SpawnError(f"the plot job exited at once with code {code}; its log {log_path} ends with:\n"
-                             f"{_tail(log_path)}")
+            raise SpawnError(_exited_at_once(argv, code, log_path))
         if time.monotonic() > deadline:
             raise SpawnError(f"process {proc.pid} never showed a plot job command line ({' '.join(argv)})")
         time.sleep(0.02)
