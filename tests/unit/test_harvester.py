@@ -61,15 +61,23 @@ def test_config_problems_name_their_keys():
             }
         )
     problems = err.value.problems
-    assert "archive_dirs[0].path: must be an absolute path, got 'mnt/hdd01'" in problems
+    # The same reader and wording as the plotter config (config/reader.py).
+    assert 'archive_dirs[0].path: must be an absolute path (starting with / or ~), got "mnt/hdd01"' in problems
     assert "archive_dirs: rsync module 'plots' serves both /mnt/a and /mnt/b" in problems
-    assert "archive_dirs[3].max_connections: must be an integer, got 'one'" in problems
-    assert "archive_dirs[4]: must be a mapping with a 'path', got str" in problems
-    assert "rsync.port: must be an integer 1-65535, got 70000" in problems
+    assert 'archive_dirs[3].max_connections: must be an integer >= 1, got "one"' in problems
+    assert "archive_dirs[4]: must be a mapping with a 'path', got \"/mnt/d\"" in problems
+    assert "rsync.port: must be an integer from 1 to 65535, got 70000" in problems
+
+
+def test_config_keys_unknown_to_the_reader_are_named_with_a_suggestion():
+    with pytest.raises(HarvesterConfigError) as err:
+        parse_harvester_config({"archive_dirs": [{"path": "/a", "rsync_modul": "x"}], "stale_incoming_second": 60})
+    assert "archive_dirs[0].rsync_modul: unknown key; did you mean rsync_module?" in err.value.problems
+    assert "stale_incoming_second: unknown key; did you mean stale_incoming_seconds?" in err.value.problems
 
 
 def test_config_that_is_not_a_mapping_is_refused():
-    with pytest.raises(HarvesterConfigError, match="top level must be a mapping, got list"):
+    with pytest.raises(HarvesterConfigError, match="top level must be a mapping, got a list"):
         parse_harvester_config([])
 
 
@@ -180,7 +188,7 @@ def test_fleet_report_lists_every_harvester_read_or_not():
     table = render_space_table(report)
     assert table.splitlines()[0].split() == ["HOST", "DIR", "MODULE", "FREE", "TOTAL", "PLOTS", "INCOMING",
                                              "REPLOTTED"]
-    assert table.splitlines()[1].split() == ["h1", "/a", "-", "1.0", "GiB", "10.0", "GiB", "2", "0", "0.0%", "v2"]
+    assert table.splitlines()[1].split() == ["h1", "/a", "-", "1.0", "GiB", "10.0", "GiB", "2", "0", "0.0%"]
     assert "CENSUS" in table and "no v2 plots arrived in the last 24 h" in table
     assert "h2: UNREACHABLE: ssh: connect to host h2" in table
     assert "1 harvester(s) read, 1 unreachable, 2 failed" in table
@@ -219,7 +227,8 @@ def test_module_fails_on_a_bad_config_naming_the_key(tmp_path, capsys):
     result = _run_module({"config": str(config)}, capsys)
     assert result["failed"] is True
     assert result["msg"] == (
-        f"load harvester config {config}: archive_dirs[0].path: must be an absolute path, got 'relative/dir'"
+        f'load harvester config {config}: archive_dirs[0].path: must be an absolute path (starting with / or ~), '
+        'got "relative/dir"'
     )
 
 

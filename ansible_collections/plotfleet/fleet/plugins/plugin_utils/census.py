@@ -208,8 +208,8 @@ def render_census(census: Mapping[str, Any], indent: str = "") -> str:
 
 
 def dir_share_text(census: Mapping[str, Any], host: str, path: str) -> str:
-    """The target share of one dir for a table cell (``37.5% v2``), ``-`` when it has no plots."""
+    """The target share of one dir for a table cell (``37.5%``), ``-`` when it has no plots."""
     for entry in census.get("dirs") or []:
         if entry["host"] == host and entry["path"] == path:
-            return f"{_percent(entry['target_share'])} {census['target']}" if entry["plots"] else "-"
+            return _percent(entry["target_share"]) if entry["plots"] else "-"
     return ""
