@@ -7,6 +7,7 @@ failed for a while; a lost state file may repeat events but never lose one.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -318,3 +319,28 @@ def test_events_claimed_by_a_pass_that_died_are_sent_once_its_lease_ends(site: S
     time.sleep(1.1)  # the dead pass's lease runs out (a lease, not a wait for a condition)
     _ok(site.notify())
     assert receiver.ids() == Counter({f"localhost|plot_finished:{plot_id}": 1})
+
+
+def test_the_cron_entry_posts_as_cron_runs_it(site: Site, receiver: Receiver) -> None:
+    """cron.yml's notify entry, run the way cron runs it (no login shell, a minimal PATH)."""
+    plot_id = site.plot_k18()
+    cron_file = site.base / "plotfleet_test"  # outside /etc/cron.d: the cron daemon never runs it
+    installed = run_playbook("cron.yml", {
+        "controller_cron_file": str(cron_file), "controller_cron_user": getpass.getuser(),
+        "controller_cron_log_dir": str(site.base / "log"), "controller_cron_lock_dir": str(site.base / "lock"),
+        "controller_cron_inventory": str(site.inventory()), "controller_cron_plot_enabled": False,
+        "controller_cron_archive_enabled": False, "controller_cron_notify_enabled": True,
+        "controller_cron_notify_every_minutes": 2})
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    lines = cron_file.read_text().splitlines()
+    [line] = [lines[i + 1] for i, text in enumerate(lines) if text == "#Ansible: plotfleet notify"]
+    assert line.startswith(f"*/2 * * * * {getpass.getuser()} cd {ROOT} && ")
+    assert f"-n {site.base}/lock/plotfleet-notify.lock " in line and f"{ROOT}/playbooks/notify.yml;" in line
+    assert TOKEN not in cron_file.read_text()
+    cron_env = {"HOME": os.path.expanduser("~"), "LOGNAME": getpass.getuser(), "USER": getpass.getuser(),
+                "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    ran = subprocess.run(["/bin/sh", "-c", line.split(None, 6)[6]], env=cron_env, cwd="/", capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert ran.returncode == 0, (site.base / "log" / "cron-notify.log").read_text()
+    assert receiver.ids() == Counter({f"localhost|plot_finished:{plot_id}": 1})
+    assert TOKEN not in (site.base / "log" / "cron-notify.log").read_text()
