@@ -198,6 +198,10 @@ def test_settings_name_the_variable_and_never_show_the_url() -> None:
     assert "TOKEN" not in str(bad)
     assert [p.split(":")[0] for p in bad["problems"]] == [
         "plotfleet_notify_url", "plotfleet_notify_preset", "plotfleet_notify_events", "plotfleet_notify_retries"]
+    short = notify_settings({"plotfleet_notify_url": url, "plotfleet_notify_lease_seconds": "100"})
+    assert short["problems"] == ["plotfleet_notify_lease_seconds: must be at least plotfleet_notify_deadline_seconds"
+                                 " + 60 (180), got 100"]
+    assert notify_settings({"plotfleet_notify_url": url, "plotfleet_notify_retries": "0"})["retries"] == 0
 
 
 def test_gather_and_outcome_route_each_event_to_its_host() -> None:

@@ -72,6 +72,11 @@ def notify_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"{name}: must be a number >= {low}, got {settings[name]!r}")
         else:
             settings[name] = value
+    lease, deadline = settings["plotfleet_notify_lease_seconds"], settings["plotfleet_notify_deadline_seconds"]
+    if not problems and lease < deadline + 60:
+        # A claim must outlive the posts of its pass, or a second pass could post the same events.
+        problems.append(f"plotfleet_notify_lease_seconds: must be at least plotfleet_notify_deadline_seconds + 60 "
+                        f"({deadline + 60}), got {lease}")
     try:
         replot_deadline(values.get("plotfleet_replot_deadline"))
     except CensusSettingsError as err:
@@ -169,6 +174,9 @@ def summary(result: Any, gathered: Mapping[str, Any], fleet_claimed: Any) -> dic
     failed = result.get("undelivered")
     if not isinstance(failed, list):  # the module itself failed (or did not run): nothing went out
         failed = [{"host": None, "id": "*", "error": str(result.get("msg", "not posted"))}] if events else []
+    if failed and all(item.get("error") == "check mode: not sent" for item in failed):
+        lines = [line.replace("NOT SENT: ", "would send: ") for line in lines]
+        failed = []
     lines += [f"error: {item.get('host') or 'fleet'}: {item['id']}: {item['error']}" for item in failed[:5]]
     for host, reason in sorted((gathered.get("reporting") or {}).items()):
         if reason:
