@@ -73,7 +73,9 @@ def fleets(sizes: list[int], repeat: int, refreshes: int) -> int:
     for size in sizes:
         plotters = size // 2
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-dash-{size}-", dir=ROOT / ".work"))
-        with Fleet(plan_hosts(plotters, size - plotters), workdir) as fleet:
+        fleet = Fleet(plan_hosts(plotters, size - plotters), workdir)
+        try:
+            fleet.up()
             write_configs(fleet)
 
             def ping(fleet=fleet, size=size) -> float:
@@ -99,7 +101,9 @@ def fleets(sizes: list[int], repeat: int, refreshes: int) -> int:
             rows.append(row)
             print(f"{size:>3} hosts: ping {row[2]:.2f} s (first {row[1]:.2f}), dashboard refresh {row[3]:.3f} s "
                   f"(connect {row[4]:.2f} s); load {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            fleet.down()  # every process by its PID, the namespaces; then the work dir
+            shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n{'hosts':>5} {'ping s':>7} {'dash refresh s':>14} {'dash/ping':>9} {'dash connect s':>14}")
     for size, _, ping_s, dash_s, connect_s in rows:
         print(f"{size:>5} {ping_s:>7.2f} {dash_s:>14.3f} {dash_s / ping_s:>8.3f}x {connect_s:>14.2f}")
