@@ -1,0 +1,88 @@
+"""A Debian 11 harvester (rsync 3.2.3, no --fsync) takes plots through its flush modules.
+
+One fleet for the module: ``plotter1`` on the machine's own system (rsync >= 3.2.4) and
+``harvester1`` from the bullseye root filesystem (``scripts/setup --rootfs``), with its own
+rsync 3.2.3 daemon rolled out by site.yml. archive.yml's default route (auto) tries --fsync, which
+that daemon refuses before any data moves, and falls back to the flush module: the plot is sent
+without removing the source, listed through ``<module>-flush`` (whose pre-xfer exec flushes the
+dir's filesystem), and only then removed on the plotter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fleet import Fleet, HostSpec
+
+pytestmark = pytest.mark.fleet
+
+DST = "/srv/plotfleet/dst0"
+ARCHIVE = "/srv/plotfleet/archive0"
+TRANSFER_LOGS = "/var/log/plotfleet/transfers"
+
+
+@pytest.fixture(scope="module")
+def fleet(make_module_fleet) -> Fleet:
+    return make_module_fleet(hosts=[HostSpec("plotter1", ("plotters",)),
+                                    HostSpec("harvester1", ("harvesters",), release="bullseye")])
+
+
+def playbook(fleet: Fleet, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["ansible-playbook", f"playbooks/{name}", "-e", "@tests/fleet/vars.yml", *args]
+    return fleet.controller_run(cmd, env={"ANSIBLE_NOCOLOR": "1"}, timeout=900)
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return f"rc={result.returncode}\n{result.stdout[-12000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def rolled_out(fleet: Fleet) -> None:
+    result = playbook(fleet, "site.yml")
+    assert result.returncode == 0, output(result)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def new_plot(fleet: Fleet, size: int = 24 << 20) -> Path:
+    path = fleet.host_path("plotter1", DST) / f"plot-k32-2026-01-01-00-00-{os.urandom(32).hex()}.plot"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_the_harvester_runs_rsync_3_2_3(fleet: Fleet) -> None:
+    version = fleet.host_run("harvester1", ["rsync", "--version"], check=True).stdout
+    assert "version 3.2.3 " in version
+
+
+def test_a_plot_reaches_a_debian_11_harvester_flushed_before_its_source_goes(fleet: Fleet, rolled_out: None) -> None:
+    plot = new_plot(fleet)
+    digest = sha256(plot)
+    result = playbook(fleet, "archive.yml", "-e", "plotfleet_wait=true", "-e", "plotfleet_margin=0")
+    assert result.returncode == 0, output(result)
+    arrived = fleet.host_path("harvester1", ARCHIVE) / plot.name
+    assert arrived.exists(), output(result)
+    assert sha256(arrived) == digest and not plot.exists()
+    log = "\n".join(p.read_text() for p in fleet.host_path("plotter1", TRANSFER_LOGS).glob("*.log"))
+    assert "the harvester's rsync has no --fsync (older than 3.2.4): using its flush module" in log
+    assert f"landed {len(arrived.read_bytes())} {DST}/{plot.name}" in log
+
+
+def test_forcing_fsync_against_rsync_3_2_3_fails_clearly_and_keeps_the_plot(fleet: Fleet, rolled_out: None) -> None:
+    plot = new_plot(fleet)
+    digest = sha256(plot)
+    result = playbook(fleet, "archive.yml", "-e", "plotfleet_wait=true", "-e", "plotfleet_margin=0",
+                      "-e", "plotfleet_flush=fsync")
+    assert result.returncode != 0, output(result)
+    assert "the rsync at one end is older than 3.2.4 (no --fsync)" in result.stdout, output(result)
+    assert sha256(plot) == digest
+    assert not (fleet.host_path("harvester1", ARCHIVE) / plot.name).exists()
+    plot.unlink()
