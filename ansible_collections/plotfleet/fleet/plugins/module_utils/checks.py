@@ -1,4 +1,8 @@
-"""Reading one mapping of the config while collecting every problem, each with its key path.
+"""The one way plotfleet checks input: the plotter config, the harvester config and the playbooks'
+options all read their values through these checkers, so every problem names its key path (or the
+option as the operator typed it) in the same words.
+
+Reading one mapping while collecting every problem, each with its key path:
 
 A ``Section`` hands out checked values (``section.integer("tmpdir_max_jobs", 3, minimum=1)``),
 remembers which keys were asked for, and at ``finish()`` reports the keys nobody asked for as

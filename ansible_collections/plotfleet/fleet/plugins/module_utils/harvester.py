@@ -22,7 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import dir_refusal, normalise_path
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
+    REQUIRED,
+    Section,
+    bad,
+    check_list,
+    key_path,
+    show,
+)
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import dir_refusal
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
     FINISHED_SUFFIXES,
     disk_space,
@@ -196,56 +204,65 @@ def _held(item: Incoming) -> int:
 
 
 def parse_harvester_config(data: Any) -> HarvesterConfig:
-    """Validate the harvester config (as loaded from YAML/JSON); every problem names its key."""
+    """Validate the harvester config (as loaded from YAML/JSON) with the plotter config's own
+    reader (module_utils/checks.py): every problem names its key path, unknown keys included."""
     if not isinstance(data, Mapping):
-        raise HarvesterConfigError([f"the top level must be a mapping, got {_kind(data)}"])
+        raise HarvesterConfigError([f"the top level must be a mapping, got {show(data)}"])
     problems: list[str] = []
+    top = Section(data, "", problems)
     dirs = parse_archive_dirs(data.get("archive_dirs"), problems)
-    rsync = data.get("rsync") or {}
-    if not isinstance(rsync, Mapping):
-        problems.append(f"rsync: must be a mapping, got {_kind(rsync)}")
-        rsync = {}
-    port = rsync.get("port")
-    if port is not None and not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
-        problems.append(f"rsync.port: must be an integer 1-65535, got {port!r}")
-    subdirs = data.get("incoming_subdirs", list(DEFAULT_INCOMING_SUBDIRS))
-    if not (isinstance(subdirs, list) and all(_is_plain_name(name) for name in subdirs)):
-        problems.append(f"incoming_subdirs: must be a list of directory names (no '/'), got {subdirs!r}")
-        subdirs = list(DEFAULT_INCOMING_SUBDIRS)
-    stale = data.get("stale_incoming_seconds", DEFAULT_STALE_AFTER_SECONDS)
-    if not (isinstance(stale, int) and not isinstance(stale, bool) and stale >= 60):
-        problems.append(f"stale_incoming_seconds: must be an integer >= 60, got {stale!r}")
+    top.read_elsewhere("archive_dirs", "verify")
+    rsync = top.section("rsync")
+    port = rsync.integer("port", None, 1, 65535)
+    address = rsync.string("address", None)
+    rsync.read_elsewhere("user")  # the user plotters authenticate as: the role's, for rsyncd.conf
+    rsync.finish()
+    subdirs = top.get("incoming_subdirs", DEFAULT_INCOMING_SUBDIRS,
+                      lambda value, path: check_list(value, path, check_dir_name, _DIR_NAMES), _DIR_NAMES)
+    stale = top.integer("stale_incoming_seconds", DEFAULT_STALE_AFTER_SECONDS, 60)
     verify = parse_verify_settings(data.get("verify"), problems)
+    top.finish()
     if problems:
         raise HarvesterConfigError(problems)
-    return HarvesterConfig(tuple(dirs), port, rsync.get("address") or None, tuple(subdirs), stale, verify)
+    return HarvesterConfig(tuple(dirs), port, address, tuple(subdirs), stale, verify)
+
+
+_DIR_NAMES = "a list of directory names (no '/')"
+
+
+def check_dir_name(value: Any, path: str) -> str:
+    if isinstance(value, str) and value not in ("", ".", "..") and "/" not in value:
+        return value
+    raise bad(path, "a directory name (no '/')", value)
+
+
+def check_rsync_module(value: Any, path: str) -> str:
+    """The one definition of an rsync module name plotfleet accepts (rsyncd.conf section names)."""
+    if isinstance(value, str) and _MODULE_NAME.match(value):
+        return value
+    raise bad(path, "an rsync module name (no '[', ']', '/')", value)
 
 
 def parse_archive_dirs(items: Any, problems: list[str], key: str = "archive_dirs") -> list[ArchiveDir]:
-    """Archive dirs from a list of mappings (path, rsync_module, max_connections), appending problems."""
+    """Archive dirs from a list of mappings (path, rsync_module, max_connections, mount), appending
+    problems named by key path."""
     if not isinstance(items, list):
-        problems.append(f"{key}: must be a list of archive dirs, got {_kind(items)}")
+        problems.extend(bad(key, "a list of archive dirs", items).lines)
         return []
     dirs: list[ArchiveDir] = []
     for index, item in enumerate(items):
-        where = f"{key}[{index}]"
+        where = key_path(key, index)
         if not isinstance(item, Mapping):
-            problems.append(f"{where}: must be a mapping with a 'path', got {_kind(item)}")
+            problems.extend(bad(where, "a mapping with a 'path'", item).lines)
             continue
-        path = item.get("path")
-        module = item.get("rsync_module")
-        limit = item.get("max_connections")
-        mount = item.get("mount", False)
-        if not (isinstance(path, str) and os.path.isabs(path)):
-            problems.append(f"{where}.path: must be an absolute path, got {path!r}")
-            continue
-        if module is not None and not (isinstance(module, str) and _MODULE_NAME.match(module)):
-            problems.append(f"{where}.rsync_module: must be an rsync module name (no '[', ']', '/'), got {module!r}")
-        if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool)):
-            problems.append(f"{where}.max_connections: must be an integer, got {limit!r}")
-        if not isinstance(mount, bool):
-            problems.append(f"{where}.mount: must be true or false, got {mount!r}")
-        dirs.append(ArchiveDir(normalise_path(path), module, limit, mount is True))
+        entry = Section(item, where, problems)
+        path = entry.path("path", REQUIRED)
+        module = entry.get("rsync_module", None, check_rsync_module, "an rsync module name")
+        limit = entry.integer("max_connections", None, 1)
+        mount = entry.boolean("mount", False)
+        entry.finish()
+        if path is not None:
+            dirs.append(ArchiveDir(path, module, limit, mount))
     problems.extend(_duplicates(dirs, key))
     return dirs
 

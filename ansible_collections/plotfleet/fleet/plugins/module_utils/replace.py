@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.config.reader import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
     Invalid,
     Section,
     bad,

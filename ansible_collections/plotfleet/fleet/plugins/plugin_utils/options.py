@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.config.reader import (
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
     Invalid,
     bad,
     check_choice,

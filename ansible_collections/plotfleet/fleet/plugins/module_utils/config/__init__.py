@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import parse_size, show
 from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model import (
     DEFAULT_CONFIG_PATH,
     ArchivingConfig,
@@ -34,7 +35,6 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model impor
     TmpScheduling,
     UserInterface,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.config.reader import parse_size, show
 from ansible_collections.plotfleet.fleet.plugins.module_utils.config.schema import read_config
 
 try:

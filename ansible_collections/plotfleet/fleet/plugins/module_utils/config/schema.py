@@ -13,6 +13,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
+    REQUIRED,
+    Invalid,
+    Section,
+    bad,
+    check_list,
+    check_path,
+    check_str,
+    is_int,
+    key_path,
+    show,
+    suggest,
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model import (
     PLOTTER_TYPES,
     ArchivingConfig,
@@ -31,19 +44,6 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model impor
     SchedulingConfig,
     TmpOverrides,
     UserInterface,
-)
-from ansible_collections.plotfleet.fleet.plugins.module_utils.config.reader import (
-    REQUIRED,
-    Invalid,
-    Section,
-    bad,
-    check_list,
-    check_path,
-    check_str,
-    is_int,
-    key_path,
-    show,
-    suggest,
 )
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import UNSAFE_RSYNC_ARGS
 
