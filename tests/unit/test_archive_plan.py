@@ -289,18 +289,18 @@ def test_transfer_on_another_port_of_the_same_host_is_not_counted_for_the_dir() 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"margin_bytes": -1}, "margin_bytes: must be an integer >= 0, got -1"),
-        ({"parallel_transfers": "two"}, "parallel_transfers: must be an integer >= 1, got 'two'"),
+        ({"margin_bytes": -1}, 'margin_bytes: must be a size: bytes as an integer >= 0, or a string like "100G"'),
+        ({"parallel_transfers": "two"}, 'parallel_transfers: must be an integer >= 1, got "two"'),
         ({"plotter_parallel_transfers": {"p1": 0}}, "plotter_parallel_transfers.p1: must be an integer >= 1, got 0"),
-        ({"harvester_ports": {"h1": 70000}}, "harvester_ports.h1: must be a TCP port, got 70000"),
-        ({"dst_busy_phase": "late"}, "dst_busy_phase: must be 'major:minor' like '3:7', or null, got 'late'"),
-        ({"margn_bytes": 1}, "unknown setting(s): margn_bytes"),
+        ({"harvester_ports": {"h1": 70000}}, "harvester_ports.h1: must be an integer from 1 to 65535, got 70000"),
+        ({"dst_busy_phase": "late"}, 'dst_busy_phase: must be a phase major:minor such as "3:7"'),
+        ({"margn_bytes": 1}, "margn_bytes: unknown setting; did you mean margin_bytes?"),
     ],
 )
 def test_bad_settings_name_the_key(settings: dict, message: str) -> None:
-    with pytest.raises(SettingsError, match="archive plan settings: .*" + message.replace("(", r"\(").replace(
-            ")", r"\)")):
+    with pytest.raises(SettingsError) as error:
         parse_settings(settings)
+    assert str(error.value).startswith("archive plan settings: ") and message in str(error.value)
 
 
 def test_settings_accept_strings_from_inventory() -> None:

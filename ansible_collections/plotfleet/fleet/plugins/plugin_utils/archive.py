@@ -34,8 +34,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
+    Invalid,
+    check_int,
+    check_size,
+    is_int,
+    suggest,
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import expected_plot_bytes
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.options import check_count, check_phase_or_empty
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import ReplacePlanner, replace_lines
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome
 
@@ -67,59 +75,50 @@ class Settings:
 
 
 def parse_settings(data: Mapping[str, Any] | None) -> Settings:
-    """Settings from plain data (the filter's argument); every bad key is named."""
+    """Settings from plain data (the filter's argument), read with the project's one set of
+    checkers (module_utils/checks.py, plugin_utils/options.py): sizes take units, numbers may come
+    as the strings inventory templating makes, and every bad key is named."""
     data = dict(data or {})
-    problems = []
-    unknown = sorted(set(data) - {f.name for f in Settings.__dataclass_fields__.values()})
-    if unknown:
-        problems.append(f"unknown setting(s): {', '.join(unknown)}")
-    margin = data.get("margin_bytes", DEFAULT_MARGIN_BYTES)
-    if not _is_int(margin) or int(margin) < 0:
-        problems.append(f"margin_bytes: must be an integer >= 0, got {margin!r}")
-    parallel = data.get("parallel_transfers") or 1
-    if not _is_int(parallel) or int(parallel) < 1:
-        problems.append(f"parallel_transfers: must be an integer >= 1, got {parallel!r}")
-    per_plotter = {}
-    for host, value in dict(data.get("plotter_parallel_transfers") or {}).items():
-        if value in (None, ""):
-            continue
-        if not _is_int(value) or int(value) < 1:
-            problems.append(f"plotter_parallel_transfers.{host}: must be an integer >= 1, got {value!r}")
-        else:
-            per_plotter[host] = int(value)
-    ports = {}
-    for host, value in dict(data.get("harvester_ports") or {}).items():
-        if value in (None, ""):
-            continue
-        if not _is_int(value) or not 0 < int(value) < 65536:
-            problems.append(f"harvester_ports.{host}: must be a TCP port, got {value!r}")
-        else:
-            ports[host] = int(value)
-    busy = _parse_phase(data.get("dst_busy_phase", DEFAULT_DST_BUSY_PHASE), problems)
+    problems: list[str] = []
+    known = sorted(f.name for f in Settings.__dataclass_fields__.values())
+    problems += [f"{key}: unknown setting{suggest(str(key), known)}" for key in sorted(set(data) - set(known))]
+
+    def read(name: str, value: Any, check: Any, default: Any) -> Any:
+        if value is None or value == "":
+            return default
+        try:
+            return check(value, name)
+        except Invalid as error:
+            problems.extend(error.lines)
+            return default
+
+    margin = read("margin_bytes", data.get("margin_bytes"), check_size, DEFAULT_MARGIN_BYTES)
+    parallel = read("parallel_transfers", data.get("parallel_transfers"), _at_least_one, 1)
+    per_plotter = {host: read(f"plotter_parallel_transfers.{host}", value, _at_least_one, None)
+                   for host, value in dict(data.get("plotter_parallel_transfers") or {}).items()}
+    ports = {host: read(f"harvester_ports.{host}", value, _tcp_port, None)
+             for host, value in dict(data.get("harvester_ports") or {}).items()}
+    busy = read("dst_busy_phase", data.get("dst_busy_phase", "3:7") or "", check_phase_or_empty, "")
     if problems:
         raise SettingsError("archive plan settings: " + "; ".join(problems))
     addresses = {host: str(addr) for host, addr in dict(data.get("harvester_addresses") or {}).items() if addr}
-    return Settings(int(margin), int(parallel), per_plotter, addresses, ports, busy)
+    return Settings(margin, parallel, {h: v for h, v in per_plotter.items() if v is not None}, addresses,
+                    {h: v for h, v in ports.items() if v is not None}, _phase_tuple(busy))
 
 
-def _is_int(value: Any) -> bool:
-    if isinstance(value, str) and value.isdigit():
-        return True
-    return isinstance(value, int) and not isinstance(value, bool)
+def _at_least_one(value: Any, name: str) -> int:
+    return check_count(value, name, 1)
 
 
-def _parse_phase(value: Any, problems: list[str]) -> tuple[int, int] | None:
-    if value in (None, "", False):
+def _tcp_port(value: Any, name: str) -> int:
+    return check_int(check_count(value, name, 1), name, 1, 65535)
+
+
+def _phase_tuple(text: str) -> tuple[int, int] | None:
+    if not text:
         return None
-    try:
-        if isinstance(value, str):
-            major, _, minor = value.partition(":")
-            return int(major), int(minor or 0)
-        major, minor = value
-        return int(major), int(minor)
-    except (TypeError, ValueError):
-        problems.append(f"dst_busy_phase: must be 'major:minor' like '3:7', or null, got {value!r}")
-        return None
+    major, _, minor = text.partition(":")
+    return int(major), int(minor)
 
 
 # --- the harvester side ------------------------------------------------------------------
@@ -182,7 +181,8 @@ def _max_connections(entry: Mapping) -> int:
     """The module's limit of simultaneous transfers as the harvester reports it; 1 when not set.
     rsync's own 0 means "no limit": the planner still sends one at a time there."""
     value = entry.get("max_connections")
-    return int(value) if _is_int(value) and int(value) >= 1 else 1
+    value = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    return value if is_int(value) and value >= 1 else 1
 
 
 def _count_arriving(slot: Slot, incoming: Sequence[Mapping], in_flight: Sequence[dict]) -> None:
