@@ -83,15 +83,18 @@ PR_SET_PDEATHSIG = 1
 @dataclass(frozen=True)
 class HostSpec:
     """What to build: a host's name, its inventory groups, its tmpfs mounts (path -> size),
-    the Debian release it runs (``"bullseye"``, ``"trixie"``; None: the machine's own system) and
+    the Debian release it runs (``"bullseye"``, ``"trixie"``; None: the machine's own system),
     the bastion it hides behind (``via="bastion1"``: the host is on an inner network that only
-    that host reaches; the inventory says ``ProxyJump`` through it, as a farm behind a gateway)."""
+    that host reaches; the inventory says ``ProxyJump`` through it, as a farm behind a gateway) and
+    dirs of the machine it sees read-only (``ro_binds={machine dir: path in the host}``, e.g. a
+    wheelhouse for a release host, which sees nothing of the machine but the project dir)."""
 
     name: str
     groups: tuple[str, ...]
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     release: str | None = None
     via: str | None = None
+    ro_binds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -407,6 +410,7 @@ class Fleet:
             sources = base / "root" / "upper" / "etc" / "apt" / "sources.list"
             sources.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
             sources.write_text(APT_SOURCES)
+        args += [f"--ro-bind={source}={target}" for source, target in spec.ro_binds.items()]
         args += [f"--tmpfs={path}={size}" for path, size in spec.tmpfs.items()]
         self._write_sshd_config(spec.name, address, sshd_dir)
         return [*args, "--", SSHD, "-D", "-e", "-f", f"{sshd_dir}/sshd_config"]
@@ -677,8 +681,8 @@ class Fleet:
 
     @classmethod
     def from_state(cls, state: dict) -> Fleet:
-        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"], s.get("release"), s.get("via"))
-                 for s in state["specs"]]
+        specs = [HostSpec(s["name"], tuple(s["groups"]), s["tmpfs"], s.get("release"), s.get("via"),
+                          s.get("ro_binds", {})) for s in state["specs"]]
         fleet = cls(specs, Path(state["workdir"]), fleet_id=state["id"], tie_to_process=False)
         fleet._rootfs = {spec.release: rootfs_for(spec.release) for spec in specs if spec.release}
         fleet.subnet_index = state["subnet_index"]
