@@ -210,3 +210,15 @@ def test_rsync_version_and_fsync_refusal() -> None:
     assert rsync_version("") is None
     assert fsync_refused("rsync: on remote machine: --fsync: unknown option\nrsync error: syntax or usage error")
     assert not fsync_refused("@ERROR: max connections (1) reached -- try again later")
+
+
+def test_runner_explains_rsync_failures_with_its_destination(tmp_path: Path) -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.transfer_runner import Runner, parse_args
+
+    log = tmp_path / "t.log"
+    runner = Runner(parse_args(["--to", "rsync://u@h:873/m/", "--log-file", str(log), "--lock", str(tmp_path / "k"),
+                                "--password-file", "/p", "--", PLOT]))
+    assert runner.failed(5, "@ERROR: max connections (1) reached -- try again later") == 5
+    assert "module m is busy: its max connections are in use" in log.read_text()
+    runner.failed(5, "@ERROR: auth failed on module m")
+    assert "the password in /p does not match" in log.read_text()

@@ -47,11 +47,13 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import l
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     LANDED_PREFIX,
     RUNNER_NAME,
+    daemon_was_busy,
     explain_failure,
     find_transfers,
     flush_listing_command,
     fsync_refused,
     parse_listing,
+    parse_rsync_command,
     rsync_command,
     sent_names,
 )
@@ -60,6 +62,7 @@ _PACKAGE = "ansible_collections.plotfleet.fleet.plugins.module_utils"
 # What the runner imports, shipped in its zip (with the package __init__ files).
 _PAYLOAD_MODULES = ("hostio", "plotfiles", "proctable", "transfers", "transfer_runner")
 _MAIN = f"import sys\nfrom {_PACKAGE}.transfer_runner import main\nsys.exit(main(sys.argv[1:]))\n"
+BUSY_RETRY_SECONDS = 20
 DEFAULT_BATCH_BYTES = 4 * 1024**3  # per rsync: fewer connections for small plots, fair turns for big ones
 
 
@@ -134,6 +137,9 @@ class Runner:
         self.pending = list(args.plots)
         self.kept: set[str] = set()  # already on the harvester under that name: never offered again
         self.budget_left = args.budget_bytes
+        self.busy_retry_until = 0.0  # after switching routes: the refused connection may still hold the slot
+        parts = parse_rsync_command(["rsync", "x.plot", args.to]) or ([], "", {})
+        self.context = {**parts[2], "password_file": args.password_file, "temp_dir": args.temp_dir}
         self.log = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 - the runner's whole life
 
     def say(self, text: str) -> None:
@@ -202,6 +208,13 @@ class Runner:
         if proc.returncode != 0 and self.route == "auto" and fsync_refused(output):
             self.say("the harvester's rsync has no --fsync (older than 3.2.4): using its flush module")
             self.route = "flush"
+            self.busy_retry_until = time.monotonic() + BUSY_RETRY_SECONDS
+            self.pending = [path for path, _ in batch] + self.pending
+            return 0
+        if proc.returncode != 0 and daemon_was_busy(output) and time.monotonic() < self.busy_retry_until:
+            # The daemon's process for the refused --fsync attempt has not ended yet and still counts
+            # against the module's max connections; nothing was sent, so try again in a moment.
+            time.sleep(1)
             self.pending = [path for path, _ in batch] + self.pending
             return 0
         if self.route == "flush":
@@ -254,7 +267,7 @@ class Runner:
 
     def failed(self, rc: int, output: str) -> int:
         if rc != 0:
-            self.say(f"rsync failed: {explain_failure(rc, output)}; what was not sent stays here")
+            self.say(f"rsync failed: {explain_failure(rc, output, **self.context)}; what was not sent stays here")
         return rc
 
 
