@@ -53,7 +53,8 @@ def test_table_and_csv_files_of_the_real_logs(log_dir: Path, tmp_path: Path) -> 
                    "plotfleet_csv": str(plots_file),
                    "plotfleet_csv_groups": str(groups_file)})
 
-    assert "plotfleet analyze: 9 plots from 1 host(s) reporting, grouped by plotter, k" in out
+    # 9 v1 plots and the v2 plot of the chia_v2 launcher's log (tests/data/logs/README.md).
+    assert "plotfleet analyze: 10 plots from 1 host(s) reporting, grouped by plotter, k" in out
     assert "left out: 1 incomplete" in out
     assert table_row(out, "PLOTTER", "K", "PLOTS", "STAT")[-2:] == ["TOTAL", "COPY"]
     assert table_row(out, "bladebit", "32")[2:4] == ["4", "mean"]
@@ -74,7 +75,7 @@ def test_table_and_csv_files_of_the_real_logs(log_dir: Path, tmp_path: Path) -> 
 
     with groups_file.open() as handle:
         groups = {(g["plotter"], g["k"]): g for g in csv.DictReader(handle)}
-    assert set(groups) == {("bladebit", "32"), ("chia", "18"), ("chia", "25"), ("madmax", "32")}
+    assert set(groups) == {("bladebit", "32"), ("chia", "18"), ("chia", "25"), ("chia_v2", "18"), ("madmax", "32")}
     # chiapos k18: 2.178 s and 2.316 s in total.
     assert groups[("chia", "18")]["plots"] == "2"
     assert groups[("chia", "18")]["total_seconds_median"] == "2.247"
@@ -86,12 +87,13 @@ def test_since_incomplete_and_json_output(log_dir: Path) -> None:
                    "plotfleet_completed_only": "false", "plotfleet_group_by": "",
                    "plotfleet_output": "json"})
     analysis = json.loads(yaml.safe_load(out[out.index("msg:"):].split("\n\nPLAY RECAP")[0])["msg"])
-    # The chia k25 run, the two chiapos k18 runs and the job that died, all on 2026-11-25.
-    assert len(analysis["plots"]) == 4
+    # The chia k25 run, the two chiapos k18 runs and the job that died, all on 2026-11-25, and the
+    # chia_v2 launcher's k18 run of 2026-12.
+    assert len(analysis["plots"]) == 5
     assert sum(1 for p in analysis["plots"] if not p["completed"]) == 1
     assert analysis["excluded"] == {"before since": 6}
-    assert analysis["groups"][0]["count"] == 4
-    assert analysis["groups"][0]["stats"]["total_seconds"]["count"] == 3
+    assert analysis["groups"][0]["count"] == 5
+    assert analysis["groups"][0]["stats"]["total_seconds"]["count"] == 4
 
 
 def test_log_dir_from_the_plotter_config(log_dir: Path, tmp_path: Path) -> None:
@@ -113,8 +115,8 @@ def test_unreachable_plotter_is_reported_and_the_others_counted(log_dir: Path, t
     proc = run_playbook("analyze.yml", {"plotfleet_log_dir": str(log_dir)}, inventory=str(inventory),
                         env=YAML_OUTPUT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "9 plots from 1 host(s) reporting" in proc.stdout
-    assert table_row(proc.stdout, "localhost")[1] == "9"
+    assert "10 plots from 1 host(s) reporting" in proc.stdout
+    assert table_row(proc.stdout, "localhost")[1] == "10"
     assert "HOSTS NOT REPORTING" in proc.stdout
     assert "gone: unreachable:" in proc.stdout
 
