@@ -1,15 +1,23 @@
 """A mixed fleet runs the whole flow: Debian 11, 12 and 13 plotters and harvesters together.
 
-One fleet for the module (issue 10, section 1)::
+One fleet for the module (issue 10, sections 1 and 2)::
 
     plotter11    Debian 11 (bullseye rootfs): Python 3.9, psutil 5.8, rsync 3.2.3; dst a 1 GiB tmpfs
-    plotter13    Debian 13 (trixie rootfs): Python 3.13, rsync 3.5
+    plotter13    Debian 13 (trixie rootfs): Python 3.13, psutil 7.0, rsync 3.5
+    plotter12    Debian 12, bare (bookworm-bare rootfs): only python3 3.11, rsync 3.2.7 and sshd;
+                 site.yml installs the rest (psutil, PyYAML, python3-venv, chia 2.7.5)
     harvester11  Debian 11 (bullseye rootfs): rsync 3.2.3 daemon; archive dir a 1 GiB tmpfs
     harvester12  Debian 12 (the machine's own system): rsync 3.5 daemon (bookworm's security update)
 
 The flow: site.yml (twice, the second changing nothing), plot.yml, status.yml, control.yml
 (suspend, resume, kill), archive.yml both ways across releases, analyze.yml, all from the
 controller over SSH, each release host running the modules on its own /usr/bin/python3.
+
+The bare host tests the install path: its only apt source is the fleet's local repository
+(scripts/rootfs), and pip, which may not reach PyPI from a test, installs chia from the wheelhouse
+``scripts/setup --chia`` fills (.wheels-chia, bound read-only at WHEELS) through the role's
+``plotter_chia_pip_args``, as a farm without PyPI access would. plot.yml then starts a real chia
+job with that chia, which control.yml kills.
 
 Why the plotters on 11 and 13 run a stand-in job: chia-blockchain 2.7.5 cannot be installed on
 their Pythons. It requires Python >= 3.10 (Debian 11 has 3.9), and on Python 3.13 its dependency
@@ -21,9 +29,8 @@ under a plot id of its own and keeps a temp file open, as a real job in phase 1 
 still runs there for real: config, plot (the scheduler starts it), jobs, job (suspend, resume,
 kill with its temp file), log, archive, space, verify. The plots that cross releases are real
 plots made by chia's own code (chiapos k18, ``tests/integration/make_farm_plot.py``), put in the
-plotters' dst dirs; analyze.yml reads real chia 2.7.5 logs. A real chia job started by plot.yml
-runs on a Debian 12 host in ``test_a_bare_host_gets_everything_from_the_roles``, where the roles
-install that chia; test_fleet_archive.py runs the real plot -> archive flow on Debian 12 hosts.
+plotters' dst dirs; analyze.yml reads real chia 2.7.5 logs. test_fleet_archive.py runs the real
+plot -> archive flow on Debian 12 hosts.
 
 Routes: plotter11's plot goes to harvester12 and plotter13's to harvester11, by the planner's own
 rules (the plotter with the least dst room is served first and gets the roomiest harvester dir;
@@ -60,12 +67,19 @@ TMP = "/srv/plotfleet/tmp0"
 ARCHIVE = "/srv/plotfleet/archive0"
 PLOT_LOGS = "/var/log/plotfleet/plots"
 STAND_IN = "/srv/plotfleet/bin/chia"
-PLOTTERS = {"plotter11": "bullseye", "plotter13": "trixie"}
+STAND_IN_PLOTTERS = ("plotter11", "plotter13")
+BARE = "plotter12"
+PLOTTERS = {"plotter11": "bullseye", "plotter13": "trixie", BARE: "bookworm"}
 HARVESTERS = {"harvester11": "bullseye", "harvester12": "bookworm"}
 ALL_HOSTS = (*PLOTTERS, *HARVESTERS)
 # The Python and rsync versions each release host must show (Debian 11: rsync older than 3.2.4,
-# without --fsync). The Debian 12 host runs the machine's system and the project's .venv Python.
-EXPECTED_VERSIONS = {"plotter11": ("3.9.", "3.2.3"), "harvester11": ("3.9.", "3.2.3"), "plotter13": ("3.13.", "3.")}
+# without --fsync). harvester12 runs the machine's system and the project's .venv Python.
+EXPECTED_VERSIONS = {"plotter11": ("3.9.", "3.2.3"), "harvester11": ("3.9.", "3.2.3"), "plotter13": ("3.13.", "3."),
+                     BARE: ("3.11.", "3.2.7")}
+BARE_CHIA_VENV = "/opt/plotfleet/chia"
+# Where the bare host sees the wheelhouse scripts/setup --chia fills (.wheels-chia, read-only).
+WHEELS = "/var/cache/plotfleet/wheels-chia"
+BARE_PACKAGES = ("python3-psutil", "python3-yaml", "python3-venv", "python3-packaging")
 FLEET_VARS = ROOT / "tests" / "fleet" / "vars.yml"
 REAL_LOG = ROOT / "tests" / "data" / "logs" / "chia-2.7.5-k25.log"
 REAL_LOG_ID = "ce0294538446c461f31802a0b447b802c44be7e6348eac16cf64882134e9b7c4"
@@ -175,16 +189,22 @@ def write_vars(fleet: Fleet, hosts: list[str], executable: str, **host_vars: obj
 
 @pytest.fixture(scope="module")
 def fleet(make_module_fleet) -> Fleet:
+    wheelhouse = (ROOT / ".wheels-chia").resolve()
+    if not (wheelhouse / ".complete").exists():
+        pytest.fail(f"no wheelhouse at {ROOT / '.wheels-chia'}: run scripts/setup --chia", pytrace=False)
     hosts = [
         HostSpec("plotter11", ("plotters",), {DST: "1G"}, release="bullseye"),
         HostSpec("plotter13", ("plotters",), release="trixie"),
+        HostSpec(BARE, ("plotters",), release="bookworm-bare", ro_binds={str(wheelhouse): WHEELS}),
         HostSpec("harvester11", ("harvesters",), {ARCHIVE: "1G"}, release="bullseye"),
         HostSpec("harvester12", ("harvesters",)),
     ]
     fleet = make_module_fleet(hosts=hosts, timeout=60)
-    write_vars(fleet, list(PLOTTERS), STAND_IN, plotter_chia_install=False)
+    write_vars(fleet, list(STAND_IN_PLOTTERS), STAND_IN, plotter_chia_install=False)
+    write_vars(fleet, [BARE], f"{BARE_CHIA_VENV}/bin/chia", plotter_chia_venv=BARE_CHIA_VENV,
+               plotter_chia_pip_args=f"--no-index --find-links {WHEELS}")
     real_log = REAL_LOG.read_text().replace("/tmp/pt", TMP).replace("/tmp/pd", DST)
-    for host in PLOTTERS:
+    for host in STAND_IN_PLOTTERS:
         stand_in = fleet.host_path(host, STAND_IN)
         stand_in.parent.mkdir(parents=True)
         stand_in.write_text(STAND_IN_CODE)
@@ -196,8 +216,25 @@ def fleet(make_module_fleet) -> Fleet:
     return fleet
 
 
+def installed(fleet: Fleet, host: str) -> dict[str, bool]:
+    """What the roles install, as the bare host has it now."""
+    python = fleet.host_run(host, ["/usr/bin/python3", "-c", "import psutil, yaml, ensurepip, packaging"])
+    packages = fleet.host_run(host, ["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", *BARE_PACKAGES]).stdout
+    chia = fleet.host_run(host, [f"{BARE_CHIA_VENV}/bin/chia", "version"]) if fleet.host_path(
+        host, f"{BARE_CHIA_VENV}/bin/chia").exists() else None
+    return {"python libraries": python.returncode == 0,
+            **{package: f"{package} install ok installed" in packages for package in BARE_PACKAGES},
+            "chia 2.7.5": chia is not None and chia.stdout.strip() == "2.7.5",
+            "chia root": fleet.host_path(host, "/srv/plotfleet/chia-root/config/config.yaml").exists()}
+
+
 @pytest.fixture(scope="module")
-def rolled_out(fleet: Fleet) -> subprocess.CompletedProcess[str]:
+def bare_before(fleet: Fleet) -> dict[str, bool]:
+    return installed(fleet, BARE)
+
+
+@pytest.fixture(scope="module")
+def rolled_out(fleet: Fleet, bare_before: dict[str, bool]) -> subprocess.CompletedProcess[str]:
     result = playbook(fleet, "site.yml")
     assert result.returncode == 0, output(result)
     return result
@@ -205,7 +242,7 @@ def rolled_out(fleet: Fleet) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def jobs_started(fleet: Fleet, rolled_out: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    """plot.yml: a (stand-in) job on every plotter."""
+    """plot.yml: a job on every plotter (the stand-ins; the real chia the roles installed on the bare host)."""
     result = playbook(fleet, "plot.yml")
     assert result.returncode == 0, output(result)
     return result
@@ -242,6 +279,16 @@ def test_each_host_runs_its_releases_python_and_rsync(fleet: Fleet) -> None:
     assert releases == {**PLOTTERS, **HARVESTERS}, releases
 
 
+def test_the_bare_host_gets_everything_from_the_roles(fleet: Fleet, bare_before: dict[str, bool],
+                                                       rolled_out: subprocess.CompletedProcess[str]) -> None:
+    assert not any(bare_before.values()), bare_before
+    assert recap(rolled_out)[BARE]["changed"] > 0, output(rolled_out)
+
+    after = installed(fleet, BARE)
+
+    assert all(after.values()), after
+
+
 def test_second_rollout_changes_nothing(fleet: Fleet, rolled_out: subprocess.CompletedProcess[str]) -> None:
     assert set(recap(rolled_out)) == set(ALL_HOSTS), output(rolled_out)
 
@@ -257,6 +304,10 @@ def test_plot_starts_a_job_on_every_plotter(fleet: Fleet, jobs_started: subproce
     for host in PLOTTERS:
         assert re.search(rf'\[{host}\] => {{\s*"msg": "started 1:', jobs_started.stdout), output(jobs_started)
         assert len(job_pids(fleet, host)) == 1, host
+    # The bare host's job is a real chia from the virtualenv the role made.
+    [pid] = job_pids(fleet, BARE)
+    command = fleet.host_run(BARE, ["ps", "-o", "args=", "-p", str(pid)]).stdout
+    assert f"{BARE_CHIA_VENV}/bin/chia plots create" in command, command
     # The scheduler's rules hold on every release: one job per tmp dir, no second start.
     again = playbook(fleet, "plot.yml")
     assert again.returncode == 0, output(again)
@@ -275,8 +326,17 @@ def test_status_reports_every_host(fleet: Fleet, jobs_started: subprocess.Comple
     assert all(item["archive_dirs"][0]["path"] == ARCHIVE for item in space.values()), space
     for host in PLOTTERS:
         [job] = report["plotters"][host]["jobs"]
-        assert (job["plotter"], job["k"], job["phase"]["major"]) == ("chia", 25, 1), (host, job)
-        assert job["tmp_dir"] == TMP and job["dst_dir"] == DST, (host, job)
+        assert (job["plotter"], job["k"], job["tmp_dir"], job["dst_dir"]) == ("chia", 25, TMP, DST), (host, job)
+    for host in STAND_IN_PLOTTERS:
+        assert report["plotters"][host]["jobs"][0]["phase"]["major"] == 1, report["plotters"][host]
+
+
+def plot_ids_of_jobs(fleet: Fleet) -> dict[str, str] | None:
+    """Plotter -> the plot id of its one job, once every job has one (a real chia prints it after starting)."""
+    jobs = {host: result["jobs"] for host, result in ad_hoc(fleet, "plotters", "plotfleet_jobs_info").items()}
+    if not all(jobs.get(host) and jobs[host][0]["plot_id"] for host in PLOTTERS):
+        return None
+    return {host: jobs[host][0]["plot_id"] for host in PLOTTERS}
 
 
 def control(fleet: Fleet, plot_id: str, state: str) -> subprocess.CompletedProcess[str]:
@@ -285,10 +345,9 @@ def control(fleet: Fleet, plot_id: str, state: str) -> subprocess.CompletedProce
     return result
 
 
-def test_control_suspends_resumes_and_kills_jobs_on_11_and_13(fleet: Fleet,
-                                                              jobs_started: subprocess.CompletedProcess[str]) -> None:
-    jobs = {host: result["jobs"] for host, result in ad_hoc(fleet, "plotters", "plotfleet_jobs_info").items()}
-    plot_ids = {host: jobs[host][0]["plot_id"] for host in PLOTTERS}
+def test_control_suspends_resumes_and_kills_jobs_on_11_12_and_13(
+        fleet: Fleet, jobs_started: subprocess.CompletedProcess[str]) -> None:
+    plot_ids = wait_for(lambda: plot_ids_of_jobs(fleet), 120, "a plot id for every job", interval=2)
     [pid11] = job_pids(fleet, "plotter11")
 
     control(fleet, plot_ids["plotter11"], "suspended")
@@ -344,7 +403,7 @@ class Watcher:
 def test_archive_both_ways_across_releases(fleet: Fleet, jobs_started: subprocess.CompletedProcess[str],
                                            k18_plots: list[Plot]) -> None:
     """plotter11 (Debian 11) -> harvester12 (Debian 12) and plotter13 (Debian 13) -> harvester11 (Debian 11)."""
-    placed = dict(zip(PLOTTERS, k18_plots, strict=True))
+    placed = dict(zip(STAND_IN_PLOTTERS, k18_plots, strict=True))
     for host, plot in placed.items():
         shutil.copyfile(plot.original, fleet.host_path(host, f"{DST}/{plot.name}"))
     watcher = Watcher(fleet, {plot.name: (host, plot) for host, plot in placed.items()})
@@ -373,60 +432,11 @@ def test_analyze_reads_every_plotters_logs(fleet: Fleet, jobs_started: subproces
     completed = {}
     for plot in analysis["plots"]:
         completed.setdefault(plot["host"], []).append(plot)
-    assert set(completed) == set(PLOTTERS), completed.keys()
+    assert set(analysis["hosts"]) == set(PLOTTERS), analysis["hosts"]
+    # The bare host's only job was killed: it has no completed plot.
+    assert set(completed) == set(STAND_IN_PLOTTERS), completed.keys()
     for plots in completed.values():
         # The finished real chia run counts; the killed stand-in job is not a completed plot.
         assert [os.path.basename(plot["path"]) for plot in plots] == ["finished-k25.log"], plots
         assert plots[0]["completed"] and plots[0]["total_seconds"] > 0, plots
 
-
-# --- a bare host: the roles install everything ----------------------------------------------
-
-BARE_CHIA_VENV = "/opt/plotfleet/chia"
-# Where the bare host sees the wheelhouse scripts/setup --chia fills (.wheels-chia, read-only).
-WHEELS = "/var/cache/plotfleet/wheels-chia"
-
-
-def test_a_bare_host_gets_everything_from_the_roles(make_fleet) -> None:
-    """A bookworm host with only python3, rsync and sshd (``bookworm-bare``): site.yml installs
-    psutil, PyYAML, python3-venv and packaging from its apt repository (the fleet's local one) and
-    chia-blockchain 2.7.5 into a new virtualenv with pip, from a wheelhouse (a farm without PyPI
-    access does the same; a test may not reach PyPI). Debian 12, because chia 2.7.5 installs on
-    neither Debian 11's Python 3.9 nor, without a compiler, Debian 13's 3.13 (module docstring).
-    The installed chia then runs a real plot job started by plot.yml."""
-    wheelhouse = (ROOT / ".wheels-chia").resolve()
-    if not (wheelhouse / ".complete").exists():
-        pytest.fail(f"no wheelhouse at {ROOT / '.wheels-chia'}: run scripts/setup --chia", pytrace=False)
-    fleet = make_fleet(hosts=[HostSpec("bare", ("plotters",), release="bookworm-bare",
-                                       ro_binds={str(wheelhouse): WHEELS})], timeout=60)
-    write_vars(fleet, ["bare"], f"{BARE_CHIA_VENV}/bin/chia", plotter_chia_venv=BARE_CHIA_VENV,
-               plotter_chia_pip_args=f"--no-index --find-links {WHEELS}")
-    python_libs = ["/usr/bin/python3", "-c", "import psutil, yaml"]
-    assert fleet.host_run("bare", python_libs).returncode != 0
-    assert fleet.host_run("bare", ["/usr/bin/python3", "-c", "import ensurepip"]).returncode != 0
-    assert not fleet.host_path("bare", BARE_CHIA_VENV).exists()
-
-    first = playbook(fleet, "site.yml")
-
-    assert first.returncode == 0, output(first)
-    assert recap(first)["bare"]["changed"] > 0, output(first)
-    assert fleet.host_run("bare", python_libs).returncode == 0
-    packages = fleet.host_run("bare", ["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", "python3-psutil",
-                                       "python3-yaml", "python3-venv", "python3-packaging"], check=True).stdout
-    assert packages.count("install ok installed") == 4, packages
-    version = fleet.host_run("bare", [f"{BARE_CHIA_VENV}/bin/chia", "version"], check=True).stdout.strip()
-    assert version == "2.7.5", version
-    assert fleet.host_path("bare", "/srv/plotfleet/chia-root/config/config.yaml").exists()
-
-    again = playbook(fleet, "site.yml")
-
-    assert again.returncode == 0, output(again)
-    assert recap(again)["bare"] == {"changed": 0, "unreachable": 0, "failed": 0}, output(again)
-
-    started = playbook(fleet, "plot.yml")
-
-    assert started.returncode == 0 and "started 1:" in started.stdout, output(started)
-    [job] = wait_for(lambda: ad_hoc(fleet, "bare", "plotfleet_jobs_info")["bare"]["jobs"], 60,
-                     "the job on the bare host")
-    assert job["plotter"] == "chia" and job["k"] == 25 and job["tmp_dir"] == TMP, job
-    assert f"{BARE_CHIA_VENV}/bin/chia" in fleet.host_run("bare", ["ps", "-o", "args=", "-p", str(job["pid"])]).stdout
