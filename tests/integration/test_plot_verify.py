@@ -168,7 +168,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     for name in ("daemon", "farmer", "farmer_rpc", "harvester_rpc"):
         ports[name] = free_port(20000 + 100 * len(ports))
     _configure(env, ports)
-    rsync_port = free_port()
+    rsync_port = free_port(28730)  # away from the other rsync tests (18730 up), which may run at once
     etc = base / "etc"
     (base / "site.yml").write_text(yaml.safe_dump([{
         "name": "Harvester", "hosts": "harvesters", "gather_facts": False, "roles": [{"role": "harvester"}],
