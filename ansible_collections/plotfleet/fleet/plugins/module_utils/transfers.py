@@ -521,8 +521,8 @@ def unsafe_args(args: Sequence[str]) -> list[str]:
 def source_problem(path: str) -> str | None:
     """Why ``path`` is not a finished plot that may be archived, else None."""
     name = os.path.basename(path)
-    if not name.endswith(".plot") or name.startswith("."):
-        return f"{path} is not a finished plot (a finished plot is named *.plot; temp files are never archived)"
+    if not name.endswith(FINISHED_SUFFIXES) or name.startswith("."):
+        return f"{path} is not a finished plot (*.plot or *.plot2; temp files are never archived)"
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -597,7 +597,7 @@ def daemon_was_busy(stderr: str) -> bool:
 def transfer_log_path(log_dir: str, source: str, now: float) -> str:
     """One log file per transfer, named after the plot and when the transfer started."""
     stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%dT%H_%M_%S")
-    return os.path.join(log_dir, f"{stamp}_{os.path.basename(source)[:-len('.plot')]}.log")
+    return os.path.join(log_dir, f"{stamp}_{os.path.splitext(os.path.basename(source))[0]}.log")
 
 
 # --- acting --------------------------------------------------------------------------------
