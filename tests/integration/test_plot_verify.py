@@ -294,7 +294,8 @@ def test_plotfleet_verify_catches_what_no_hook_saw_and_reports_the_quarantine(fa
 
     checked = run_module("plotfleet_verify", {"config": config}, check=True)
     assert not checked["failed"] and checked["changed"]
-    assert {item["name"]: item["passed"] for item in checked["verified"]} == {good.name: True, bad.name: False}
+    assert {item["name"]: item["passed"] for item in checked["verified"]} == {good.name: True, bad.name: False}, \
+        checked["verified"]
     assert (farm.archive / bad.name).exists()  # check mode moves nothing
 
     result = run_module("plotfleet_verify", {"config": config})

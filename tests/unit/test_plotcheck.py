@@ -131,6 +131,8 @@ def test_bladebit_level_must_match_the_name():
     (PlotKind("v1", 25), int(0.626 * 1024**3)),  # measured chia k25
     (PlotKind("v1", 18), V1_K18_SIZE),
     (PlotKind("v1", 18), 3_898_706),  # chia's own k18 with its default buffer
+    (PlotKind("v1", 18), 3_499_406),  # the smallest and largest of 40 chia k18 plots
+    (PlotKind("v1", 18), 4_331_971),
     (PlotKind("v1", 32, 7, "bladebit"), int(78.0 * 1024**3)),
     (PlotKind("v1", 32, 18, "gigahorse"), int(59.7 * 1024**3)),
     (PlotKind("v2", 28), 988_454_028),
