@@ -441,7 +441,8 @@ def main() -> None:
     if outcome.rc != 0:
         result["stderr"] = outcome.stderr
         exists = "the source is still complete in place" if source in left else "the source is gone"
-        fail(f"{explain_failure(outcome.rc, outcome.stderr, **context)} ({exists}; log: {log_file})")
+        fail(f"{explain_failure(outcome.rc, outcome.stderr, runner_pid=outcome.pid, **context)} "
+             f"({exists}; log: {log_file})")
     if left:  # rsync skipped them: the harvester has files of those names already
         fail(f"{params['module']} on {params['host']} already has a file named "
              f"{', '.join(os.path.basename(p) for p in left)}; nothing was sent for it and the source is kept. "

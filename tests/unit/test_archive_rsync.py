@@ -147,6 +147,24 @@ def test_explain_failure(rc: int, stderr: str, expected: str) -> None:
     assert explain_failure(rc, stderr, **context).startswith(expected)
 
 
+def test_a_runner_log_is_explained_by_rsync_words_not_by_the_command_it_logged() -> None:
+    context = {"host": "10.0.0.2", "port": 873, "module": "plots-a", "user": "u", "password_file": "/s",
+               "temp_dir": None}
+    sending = ("2026/12/02 15:47:59 [5722] sending 1 plot(s) (auto route): /usr/bin/rsync --timeout=300 "
+               "--contimeout=300 /dst/p.plot rsync://u@10.0.0.2:873/plots-a/\n")
+    killed = sending + ("2026/12/02 15:48:09 [5722] rsync failed: rsync was killed by signal 9; "
+                        "what was not sent stays here\n")
+    assert explain_failure(247, killed, runner_pid=5722, **context) == "rsync was killed by signal 9"
+    refused = sending + "rsync: [sender] failed to connect to 10.0.0.2 (10.0.0.2): Connection refused (111)\n"
+    assert explain_failure(10, refused, runner_pid=5722, **context).startswith(
+        "cannot connect to the rsync daemon at 10.0.0.2:873: connection refused")
+    # Without the runner's pid its command line would read as a timeout; with it, it does not.
+    assert "cannot reach" not in explain_failure(1, sending, runner_pid=5722, **context)
+    io_timeout = sending + "rsync: [sender] io timeout after 300 seconds -- exiting\n"
+    assert explain_failure(30, io_timeout, runner_pid=5722, **context).startswith(
+        "cannot reach the rsync daemon at 10.0.0.2:873: rsync: [sender] io timeout after 300 seconds")
+
+
 def test_runner_and_its_rsync_are_one_transfer_slot_and_its_budget_comes_from_its_log(tmp_path: Path) -> None:
     (tmp_path / "dst").mkdir()
     plots = [tmp_path / "dst" / os.path.basename(p) for p in (PLOT, PLOT2)]

@@ -46,6 +46,8 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import Host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import list_plots
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     LANDED_PREFIX,
+    RUNNER_FAILED,
+    RUNNER_KEEPS,
     RUNNER_NAME,
     daemon_was_busy,
     explain_failure,
@@ -267,7 +269,7 @@ class Runner:
 
     def failed(self, rc: int, output: str) -> int:
         if rc != 0:
-            self.say(f"rsync failed: {explain_failure(rc, output, **self.context)}; what was not sent stays here")
+            self.say(f"{RUNNER_FAILED}{explain_failure(rc, output, **self.context)}{RUNNER_KEEPS}")
         return rc
 
 

@@ -110,7 +110,9 @@ _KNOWN_FAILURES = (
      "on that port? run site.yml for the harvester)"),
     (re.compile(r"Name or service not known|Temporary failure in name resolution|No address associated", re.I),
      "cannot resolve the harvester's address {host}"),
-    (re.compile(r"No route to host|Network is unreachable|timed out|timeout", re.I),
+    # rsync's own words only: "--timeout=300" in a logged command line is no timeout.
+    (re.compile(r"No route to host|Network is unreachable|timed out|io timeout|timeout in data|"
+                r"timeout waiting", re.I),
      "cannot reach the rsync daemon at {host}:{port}: {line}"),
     (re.compile(r"--fsync: unknown option|unknown option.*fsync", re.I),
      "the rsync at one end is older than 3.2.4 (no --fsync); plotfleet needs rsync >= 3.2.4 on plotters and "
@@ -571,9 +573,26 @@ def start_refusal(source: str | Sequence[str], running: Sequence[Transfer], limi
     return None
 
 
-def explain_failure(rc: int | None, stderr: str, **context: object) -> str:
-    """rsync's failure in one sentence: what happened and what to do."""
+# How the transfer runner states a failure in its log: RUNNER_FAILED + explanation + RUNNER_KEEPS.
+RUNNER_FAILED = "rsync failed: "
+RUNNER_KEEPS = "; what was not sent stays here"
+
+
+def explain_failure(rc: int | None, stderr: str, runner_pid: int | None = None, **context: object) -> str:
+    """rsync's failure in one sentence: what happened and what to do.
+
+    With ``runner_pid`` the text is a transfer runner's log: the runner's own lines (its commands,
+    its decisions) are not rsync's words; its last stated failure, made from rsync's output alone,
+    is the answer when there is one."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if runner_pid is not None:
+        own = f"[{runner_pid}] "
+        said = [line.split(own, 1)[1] for line in lines if own in line]
+        stated = [text[len(RUNNER_FAILED):] for text in said if text.startswith(RUNNER_FAILED)]
+        if stated:
+            text = stated[-1]
+            return text[:-len(RUNNER_KEEPS)] if text.endswith(RUNNER_KEEPS) else text
+        lines = [line for line in lines if own not in line]
     for pattern, text in _KNOWN_FAILURES:
         for line in lines:
             if pattern.search(line):
