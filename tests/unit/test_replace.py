@@ -24,6 +24,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     replaceable_plots,
 )
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import plan_archive
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.replace_plan import replace_outcomes
 
 GIB = 1024**3
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc).timestamp()  # noqa: UP017
@@ -360,3 +361,23 @@ def test_a_dir_receiving_now_is_not_emptied() -> None:
                          "expected_bytes": GIB}]
     plan = plan_archive({"p1": plotter([dst_plot(1)])}, {"h1": harvester([busy])}, SETTINGS)
     assert plan["transfers"] == []
+
+
+def test_a_transfer_whose_start_check_fails_or_refuses_is_reported_never_silently_skipped() -> None:
+    def item(n: int) -> dict:
+        return {"harvester": "h1", "dir": "/d", "source": f"/dst/{v2(n)}"}
+
+    checks = [{"item": item(1), "failed": True, "msg": "archive x: /etc/plotfleet/rsync.secret is readable by others"},
+              {"item": item(2), "changed": False, "started": False, "msg": "archiving paused"},
+              {"item": item(3), "changed": True, "started": True, "msg": "would run: rsync"}]
+    room = [{"item": item(3), "msg": f"deleted {v1(9)} to place {v2(3)} on h1:/d"}]
+    hostvars = {"p1": {"archive_can_start": {"results": checks}, "archive_room": {"results": room}}}
+
+    outcome = replace_outcomes(hostvars, ["p1"])
+
+    assert outcome["failed"] == ["p1"]
+    assert outcome["lines"] == [
+        f"h1:/d: FAILED nothing deleted for {v2(1)}, its transfer cannot start: archive x: "
+        "/etc/plotfleet/rsync.secret is readable by others",
+        f"h1:/d: nothing deleted for {v2(2)}, its transfer cannot start now: archiving paused",
+        f"h1:/d: deleted {v1(9)} to place {v2(3)} on h1:/d"]

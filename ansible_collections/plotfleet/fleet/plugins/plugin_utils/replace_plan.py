@@ -204,22 +204,41 @@ def replace_problems(hostvars: Any, harvesters: Sequence[str]) -> list[str]:
     return problems
 
 
-def replace_outcomes(hostvars: Any, plotters: Sequence[str], var: str = "archive_room") -> dict:
-    """One line per room-making step the plotters asked their harvesters for, and where one failed."""
+def replace_outcomes(hostvars: Any, plotters: Sequence[str]) -> dict:
+    """One line per plot that needed room: why nothing was deleted for it (its transfer could not
+    start: a failed check is a failure of the run, a refusal is not) or what its harvester did, and
+    the hosts where a step failed."""
     lines, failed = [], []
     for host in plotters:
-        registered = host_vars(hostvars, host).get(var)
-        if not isinstance(registered, Mapping):
-            continue
-        for result in registered.get("results") or []:
+        hv = host_vars(hostvars, host)
+        for result in _results(hv.get("archive_can_start")):
+            if result.get("skipped") or result.get("started"):
+                continue
             item = result.get("item") or {}
             where = f"{item.get('harvester')}:{item.get('dir')}"
+            plot = os.path.basename(item.get("source") or "")
+            if result.get("failed") or result.get("unreachable"):
+                failed.append(host)
+                lines.append(f"{where}: FAILED nothing deleted for {plot}, its transfer cannot start: "
+                             f"{result.get('msg')}")
+            else:
+                lines.append(f"{where}: nothing deleted for {plot}, its transfer cannot start now: "
+                             f"{result.get('msg')}")
+        for result in _results(hv.get("archive_room")):
             if result.get("skipped"):
-                lines.append(f"{where}: nothing deleted for {os.path.basename(item.get('source') or '')}: its "
-                             "transfer cannot start now (see the check above)")
-            elif result.get("failed") or result.get("unreachable"):
+                continue
+            item = result.get("item") or {}
+            where = f"{item.get('harvester')}:{item.get('dir')}"
+            if result.get("failed") or result.get("unreachable"):
                 failed.append(str(item.get("harvester")))
                 lines.append(f"{where}: FAILED {result.get('msg')}")
             else:
                 lines.append(f"{where}: {result.get('msg')}")
     return {"lines": lines, "failed": sorted(set(failed))}
+
+
+def _results(registered: Any) -> list:
+    """The per-item results of a registered loop; [] when the task did not run."""
+    if not isinstance(registered, Mapping):
+        return []
+    return [result for result in registered.get("results") or [] if isinstance(result, Mapping)]
