@@ -142,13 +142,15 @@ def test_agent_answers_json_lines_and_never_a_traceback(tmp_path):
                                   "logging": {"plots": str(tmp_path)}}))
     out = io.StringIO()
     agent = Agent(out)
+    pause = [{"id": 1, "op": "pause", "config": str(config), "kind": "archiving", "paused": True, "by": "me"}]
     requests = [
-        {"id": 1, "op": "pause", "config": str(config), "kind": "archiving", "paused": True, "by": "me"},
         {"id": 2, "op": "snapshot", "plotter": str(config), "harvester": str(tmp_path / "missing.yml")},
         {"id": 3, "op": "control", "config": str(config), "plot_id": "ffff", "state": "suspended"},
         {"id": 4, "op": "format-disk"},
     ]
-    agent.serve(io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in requests)))
+    # The agent answers requests concurrently: the snapshot that must see the pause comes after it.
+    for batch in (pause, requests):
+        agent.serve(io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in batch)))
     answers = {a["id"]: a for a in map(json.loads, out.getvalue().splitlines())}
     assert answers[0]["result"]["ready"]
     assert answers[1]["result"]["paused"]["archiving"]["by"] == "me"

@@ -580,8 +580,9 @@ def _more(transfer: Mapping) -> str:
     return f" and {more} more, one after another" if more > 0 else ""
 
 
-def summary_lines(plan: Mapping[str, Any]) -> list[str]:
-    """The plan for a cron log: one line per decision, hosts down last."""
+def summary_lines(plan: Mapping[str, Any], with_down: bool = True) -> list[str]:
+    """The plan for a cron log: one line per decision, hosts down last (unless ``with_down`` is
+    false: status lists them in one place of its own)."""
     lines = [
         f"start: {t['plotter']} {os.path.basename(t['source'])}{_more(t)} ({human_bytes(t['size_bytes'])}) -> "
         f"{t['harvester']}:{t['dir']} (rsync module {t['rsync_module']})"
@@ -596,8 +597,9 @@ def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     lines += [f"skipped dir: {d['harvester']}:{d['dir']}: {d['reason']}" for d in plan["harvester_dirs_skipped"]]
     lines += [f"stale partial file on {d['harvester']}:{d['dir']}: {name}: left by a transfer that died; "
               "remove it to free the space" for d in plan["harvester_dirs"] for name in d.get("stale", [])]
-    lines += [f"harvester {h['harvester']} {h['status']}: {h['msg']}" for h in plan["harvesters_down"]]
-    lines += [f"plotter {p['plotter']} {p['status']}: {p['msg']}" for p in plan["plotters_down"]]
+    if with_down:
+        lines += [f"harvester {h['harvester']} {h['status']}: {h['msg']}" for h in plan["harvesters_down"]]
+        lines += [f"plotter {p['plotter']} {p['status']}: {p['msg']}" for p in plan["plotters_down"]]
     lines.append(
         f"{len(plan['transfers'])} transfer(s) to start, {len(plan['in_flight'])} running, "
         f"{len(plan['waiting'])} plot(s) waiting on their dst dirs"

@@ -13,6 +13,7 @@ from typing import Any
 from ansible_collections.plotfleet.fleet.plugins.module_utils.control import prefix_matches
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import summary_lines
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import render_census
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, host_vars, registered
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
@@ -121,13 +122,13 @@ def render_status(report: Mapping) -> str:
         "", "JOBS", _jobs_table(report),
         "", "PLOTTER DIRS", _dirs_table(report),
         "", "TRANSFERS", _transfers_table(report),
-        "", "HARVESTERS", _indent(render_space_table(report["space"], with_census=False)),
+        "", "HARVESTERS", _indent(render_space_table(report["space"], with_census=False, with_down=False)),
     ]
     if report.get("census"):
         parts += ["", "REPLOT", render_census(report["census"], indent="  ")]
     if report.get("archive"):
         parts += ["", "ARCHIVING (what archive.yml would do now)",
-                  *[f"  {line}" for line in report["archive"].get("summary", [])]]
+                  *[f"  {line}" for line in summary_lines(report["archive"], with_down=False)]]
     paused = [f"  {host}: {pause_reason(flag, kind)}" for host, entry in report["plotters"].items()
               for kind, flag in (entry.get("paused") or {}).items()]
     if paused:

@@ -15,12 +15,18 @@ def host_outcome(result: Any) -> tuple[str, str | None]:
     if not isinstance(result, Mapping) or not result:
         return "not run", "no result (host not in this run, or skipped)"
     if result.get("unreachable"):
-        return "unreachable", str(result.get("msg", "unreachable")).strip()
+        return "unreachable", _message(result, "unreachable")
     if result.get("failed"):
-        return "failed", str(result.get("msg", "failed")).strip()
+        return "failed", _message(result, "failed")
     if result.get("skipped"):
         return "not run", str(result.get("skip_reason", "skipped"))
     return "ok", None
+
+
+def _message(result: Mapping, default: str) -> str:
+    """The result's message without Ansible 2.19's "Task failed: " in front (the status says it)."""
+    msg = str(result.get("msg", default)).strip()
+    return msg[len("Task failed: "):] if msg.startswith("Task failed: ") else msg
 
 
 def host_vars(hostvars: Any, host: str) -> Mapping:

@@ -41,9 +41,10 @@ def fleet_space_report(results: Mapping[str, Mapping[str, Any] | None], replot_t
     return report
 
 
-def render_space_table(report: Mapping[str, Any], with_census: bool = True) -> str:
-    """The fleet report as a table (a row per archive dir), the hosts not read, a summary and,
-    unless ``with_census`` is false (status shows it apart), the census and replot progress."""
+def render_space_table(report: Mapping[str, Any], with_census: bool = True, with_down: bool = True) -> str:
+    """The fleet report as a table (a row per archive dir), the hosts not read (unless
+    ``with_down`` is false: status lists them in one place of its own), a summary and, unless
+    ``with_census`` is false (status shows it apart), the census and replot progress."""
     census = report.get("census") or {}
     rows = [(*_space_row(item["host"], entry), dir_share_text(census, item["host"], entry["path"]) if census else "")
             for item in report["harvesters"] for entry in item["archive_dirs"]]
@@ -55,7 +56,7 @@ def render_space_table(report: Mapping[str, Any], with_census: bool = True) -> s
     lines += [f"{item['host']}: QUARANTINED {plot['path']}: {'; '.join(plot.get('problems') or [])}"
               for item in report["harvesters"] for entry in item["archive_dirs"]
               for plot in entry.get("quarantined") or []]
-    for kind in ("unreachable", "failed"):
+    for kind in ("unreachable", "failed") if with_down else ():
         lines += [f"{item['host']}: {kind.upper()}: {item['msg']}" for item in report[kind]]
     totals = report["totals"]
     lines.append(
