@@ -108,6 +108,28 @@ def test_status_line_runs_as_cron_runs_it_and_skips_while_locked(cron_vars: dict
     assert len([s for s in log.read_text().splitlines() if stamp.fullmatch(s)]) == 2
 
 
+def test_metrics_line_writes_the_textfile_node_exporter_reads(cron_vars: dict, tmp_path: Path) -> None:
+    textfile_dir = tmp_path / "node-exporter"
+    missing = run_playbook("cron.yml", {**cron_vars, "controller_cron_metrics_enabled": True,
+                                        "controller_cron_metrics_textfile": str(textfile_dir / "plotfleet.prom")})
+    assert missing.returncode != 0
+    assert f"controller_cron_metrics_textfile: {textfile_dir} is not a directory" in missing.stdout, missing.stdout
+
+    textfile_dir.mkdir()
+    install(cron_vars, controller_cron_metrics_enabled=True,
+            controller_cron_metrics_textfile=str(textfile_dir / "plotfleet.prom"))
+    line = entries(tmp_path / "plotfleet_test")["plotfleet metrics"]
+    assert line.startswith("* * * * * ") and f"{ROOT}/playbooks/status.yml -e plotfleet_output=prometheus " \
+        f"-e plotfleet_textfile={textfile_dir}/plotfleet.prom;" in line, line
+
+    ran = run_as_cron(line)
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    metrics = (textfile_dir / "plotfleet.prom").read_text()
+    assert "# TYPE plotfleet_up gauge" in metrics and "plotfleet_status_timestamp_seconds " in metrics, metrics
+    assert [p.name for p in textfile_dir.iterdir()] == ["plotfleet.prom"]  # no temp file left beside it
+
+
 def test_disabled_entries_are_removed_and_absent_removes_the_file(cron_vars: dict, tmp_path: Path) -> None:
     cron_file = tmp_path / "plotfleet_test"
     install(cron_vars)
