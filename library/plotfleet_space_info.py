@@ -352,6 +352,14 @@ rsync_port:
   returned: always
   type: int
   sample: 873
+rsync_version:
+  description:
+    - The version of the rsync the harvester's daemon runs (the config's C(rsync.bin), else the one on PATH);
+      null when it cannot be run. archive.yml passes it to the plotters, whose transfers take the flush
+      route when it is older than 3.2.4 (no C(--fsync)).
+  returned: always
+  type: str
+  sample: "3.2.7"
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -46,6 +46,14 @@ def test_config_reads_dirs_modules_and_port():
     assert (config.rsync_port, config.rsync_address) == (18730, "10.0.0.5")
 
 
+def test_config_names_the_daemons_rsync_and_it_must_be_absolute():
+    config = parse_harvester_config({"archive_dirs": [{"path": "/mnt/a"}], "rsync": {"bin": "/usr/bin/rsync"}})
+    assert config.rsync_bin == "/usr/bin/rsync"
+    with pytest.raises(HarvesterConfigError) as err:
+        parse_harvester_config({"archive_dirs": [{"path": "/mnt/a"}], "rsync": {"bin": "rsync"}})
+    assert err.value.problems == ["rsync.bin: must be an absolute path, got 'rsync'"]
+
+
 def test_config_problems_name_their_keys():
     with pytest.raises(HarvesterConfigError) as err:
         parse_harvester_config(

@@ -84,6 +84,9 @@ class HarvesterConfig:
     stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS
     # How landed plots are verified (plotverify): chia plots check, the chia harvester to tell.
     verify: VerifySettings = field(default_factory=VerifySettings)
+    # The rsync the daemon runs (roles/harvester: harvester_rsync_bin); its version picks the
+    # plotters' transfer route (--fsync needs 3.2.4 at both ends).
+    rsync_bin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,9 @@ def parse_harvester_config(data: Any) -> HarvesterConfig:
     rsync = top.section("rsync")
     port = rsync.integer("port", None, 1, 65535)
     address = rsync.string("address", None)
+    rsync_bin = rsync.string("bin", None)
+    if rsync_bin is not None and not rsync_bin.startswith("/"):
+        problems.append(f"rsync.bin: must be an absolute path, got {rsync_bin!r}")
     rsync.read_elsewhere("user")  # the user plotters authenticate as: the role's, for rsyncd.conf
     rsync.finish()
     subdirs = top.get("incoming_subdirs", DEFAULT_INCOMING_SUBDIRS,
@@ -224,7 +230,8 @@ def parse_harvester_config(data: Any) -> HarvesterConfig:
     top.finish()
     if problems:
         raise HarvesterConfigError(problems)
-    return HarvesterConfig(tuple(dirs), port, address, tuple(subdirs), stale, verify)
+    return HarvesterConfig(tuple(dirs), port, address, tuple(subdirs), stale, verify, rsync_bin)
+
 
 
 _DIR_NAMES = "a list of directory names (no '/')"
