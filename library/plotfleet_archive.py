@@ -120,6 +120,21 @@ options:
       - Run the transfer to the end and report its result, instead of starting it and returning.
     type: bool
     default: false
+  claim:
+    description:
+      - An id of the archive run (archive.yml makes one per run). A plot another run claims (it is
+        making room for it on a harvester) is never started here; with O(claim_only), this run
+        claims the plots; a start by the run drops the run's claims.
+      - Claims live under C(archiving.transfer_log_dir)/.claims and expire after 15 minutes (a run that
+        died between claiming and starting).
+    type: str
+  claim_only:
+    description:
+      - Claim the plots for run O(claim) when a transfer of them could start now, and start nothing
+        (RV(claimed)); archive.yml does this before it deletes plots on a harvester to make room.
+      - In check mode, says whether it would claim them and writes nothing.
+    type: bool
+    default: false
   timeout:
     description:
       - Seconds without I/O (or to connect to the daemon) after which rsync gives up.
@@ -172,6 +187,11 @@ RETURN = r"""
 started:
   description: Whether a transfer was started (or would be, in check mode).
   returned: always
+  type: bool
+  sample: true
+claimed:
+  description: With O(claim_only), whether the plots are now this run's (or would be, in check mode).
+  returned: with claim_only
   type: bool
   sample: true
 paused:
@@ -296,9 +316,11 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     choose_route,
     daemon_url,
     daemon_was_busy,
+    drop_claims,
     explain_failure,
     find_transfers,
     finish_rsync,
+    foreign_claim,
     password_file_problem,
     rsync_command,
     rsync_version,
@@ -308,6 +330,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     start_rsync,
     transfer_log_path,
     unsafe_args,
+    write_claims,
 )
 
 
@@ -329,6 +352,8 @@ def main() -> None:
             "bwlimit": {"type": "int"},
             "temp_dir": {"type": "str"},
             "wait": {"type": "bool", "default": False},
+            "claim": {"type": "str"},
+            "claim_only": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 300},
             "config": {"type": "path", "default": "/etc/plotfleet/plotfleet.yml"},
         },
@@ -402,28 +427,53 @@ def main() -> None:
             batch_bytes=params["batch_bytes"], pick_from=params["pick_from"])
 
     result["cmd"] = command(runner)
+    log_dir, run = archiving.transfer_log_dir, params["claim"]
+    if params["claim_only"] and not run:
+        fail("claim_only needs claim, the id of this archive run")
+
+    def refusal_now(running: list) -> str | None:
+        return start_refusal(sources, running, archiving.parallel_transfers) or foreign_claim(
+            log_dir, sources, run, time.time())
+
     if module.check_mode:
         running = find_transfers()
-        refusal = start_refusal(sources, running, archiving.parallel_transfers)
+        refusal = refusal_now(running)
         result["running"] = [t.as_dict() for t in running]
+        if params["claim_only"]:
+            result["claimed"] = refusal is None
         module.exit_json(changed=refusal is None, started=refusal is None,
                          msg=refusal or f"would run: {' '.join(result['cmd'])}",
                          **{k: v for k, v in result.items() if k != "started"})
+    if params["claim_only"]:
+        try:
+            with archive_lock(log_dir):
+                running = find_transfers()
+                result["running"] = [t.as_dict() for t in running]
+                refusal = refusal_now(running)
+                if refusal is None:
+                    write_claims(log_dir, sources, run, f"{params['host']}::{params['module']}", time.time())
+        except OSError as err:
+            fail(f"cannot claim the plots: {err.strerror or err} ({getattr(err, 'filename', None) or log_dir})")
+        module.exit_json(changed=refusal is None, claimed=refusal is None,
+                         msg=refusal or f"claimed {names} for this run: {params['host']}::{params['module']}",
+                         **result)
 
     # Only the decision and the start are serialised: a concurrent run must see this transfer in
     # the process table before it decides, but need not wait for it to end.
     try:
         result["cmd"] = command(install_runner(archiving.transfer_log_dir))
-        with archive_lock(archiving.transfer_log_dir):
+        with archive_lock(log_dir):
             running = find_transfers()
             result["running"] = [t.as_dict() for t in running]
-            refusal = start_refusal(sources, running, archiving.parallel_transfers)
+            refusal = refusal_now(running)
+            if not refusal and not any(os.path.exists(path) for path in sources):
+                refusal = f"{source} is gone: already archived by another run"
             if refusal:
+                drop_claims(log_dir, sources, run)
                 module.exit_json(changed=False, msg=refusal, **result)
-            if not any(os.path.exists(path) for path in sources):  # another run sent them while we waited
-                module.exit_json(changed=False, msg=f"{source} is gone: already archived by another run", **result)
             started = time.monotonic()
             proc = start_rsync(result["cmd"], log_file, capture_stderr=False)
+            drop_claims(log_dir, sources, run)  # the process table shows the transfer from now on
     except OSError as err:
         where = getattr(err, "filename", None) or "transfer log dir"
         fail(f"cannot start the transfer: {err.strerror or err} ({where})")

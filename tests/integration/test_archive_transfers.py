@@ -292,6 +292,31 @@ def test_two_runs_at_the_same_moment_send_the_plot_once(fleet: Fleet) -> None:
     assert [t.source for t in fleet.transfers()] == [str(plot)]
 
 
+def test_a_plot_claimed_by_one_run_is_started_by_that_run_only(fleet: Fleet) -> None:
+    """Replace on arrival: run A claims the plot before a harvester deletes anything for it; run B
+    (planned at the same moment, for another harvester) neither claims it, nor starts it, nor lets a
+    slot of its own pick it up; A's start drops the claim."""
+    plot, other = fleet.new_plot(), fleet.new_plot()
+    would = fleet.archive(plot, check=True, claim="run-a", claim_only=True)
+    assert would["claimed"] is True and not (fleet.log_dir / ".claims").exists()  # check mode writes nothing
+
+    claimed = fleet.archive(plot, claim="run-a", claim_only=True)
+    assert claimed["claimed"] is True and claimed["changed"] is True and fleet.transfers() == []
+
+    again = fleet.archive(plot, claim="run-b", claim_only=True)
+    assert again["claimed"] is False and "is claimed by another archive run" in again["msg"], again
+    refused = fleet.archive(plot, claim="run-b", wait=True)
+    assert refused["started"] is False and "is claimed by another archive run" in refused["msg"], refused
+    # A slot of run B sending another plot leaves the claimed one alone when it picks what is ready.
+    slot = fleet.archive(other, claim="run-b", wait=True, pick_from=[str(fleet.dst)])
+    assert slot["completed"] is True and not other.exists(), slot
+    assert plot.exists() and not (fleet.modules["m0"] / plot.name).exists()
+
+    sent = fleet.archive(plot, claim="run-a", wait=True)
+    assert sent["completed"] is True and not plot.exists(), sent
+    assert list((fleet.log_dir / ".claims").iterdir()) == []
+
+
 def test_parallel_limit_is_respected(fleet: Fleet) -> None:
     first, second = fleet.new_plot(), fleet.new_plot()
     assert fleet.archive(first, bwlimit=50)["started"] is True  # still running after three module runs

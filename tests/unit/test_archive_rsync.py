@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,26 @@ def test_runner_explains_rsync_failures_with_its_destination(tmp_path: Path) -> 
     assert "module m is busy: its max connections are in use" in log.read_text()
     runner.failed(5, "@ERROR: auth failed on module m")
     assert "the password in /p does not match" in log.read_text()
+
+
+def test_a_claim_keeps_a_plot_for_its_run_until_it_starts_or_expires(tmp_path: Path) -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils import transfers
+
+    plot = str(tmp_path / "dst" / f"plot-k32-2026-01-01-00-00-{'ab' * 32}.plot")
+    now = time.time()
+    assert transfers.foreign_claim(str(tmp_path), [plot], "run-a", now) is None
+    transfers.write_claims(str(tmp_path), [plot], "run-a", "10.0.0.2::plots-a", now)
+
+    assert transfers.foreign_claim(str(tmp_path), [plot], "run-a", now + 1) is None  # its own
+    refusal = transfers.foreign_claim(str(tmp_path), [plot], "run-b", now + 5)
+    assert refusal.startswith(f"{Path(plot).name} is claimed by another archive run, which is making room for it "
+                              "on 10.0.0.2::plots-a (5 s ago)")
+    assert transfers.foreign_claim(str(tmp_path), [plot], None, now + 5)  # a start without a run id too
+    # A run that died between claiming and starting holds it no longer than CLAIM_SECONDS.
+    assert transfers.foreign_claim(str(tmp_path), [plot], "run-b", now + transfers.CLAIM_SECONDS) is None
+
+    claim_file = tmp_path / ".claims" / Path(plot).name
+    transfers.drop_claims(str(tmp_path), [plot], "run-b")  # not its claim, and live: kept
+    assert claim_file.exists()
+    transfers.drop_claims(str(tmp_path), [plot], "run-a")
+    assert not claim_file.exists()

@@ -369,7 +369,7 @@ def test_a_transfer_whose_start_check_fails_or_refuses_is_reported_never_silentl
 
     checks = [{"item": item(1), "failed": True, "msg": "archive x: /etc/plotfleet/rsync.secret is readable by others"},
               {"item": item(2), "changed": False, "started": False, "msg": "archiving paused"},
-              {"item": item(3), "changed": True, "started": True, "msg": "would run: rsync"}]
+              {"item": item(3), "changed": True, "claimed": True, "msg": "claimed it for this run"}]
     room = [{"item": item(3), "msg": f"deleted {v1(9)} to place {v2(3)} on h1:/d"}]
     hostvars = {"p1": {"archive_can_start": {"results": checks}, "archive_room": {"results": room}}}
 

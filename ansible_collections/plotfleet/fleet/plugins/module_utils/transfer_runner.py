@@ -56,6 +56,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     fsync_refused,
     parse_listing,
     parse_rsync_command,
+    read_claim,
     rsync_command,
     sent_names,
 )
@@ -168,9 +169,12 @@ class Runner:
         offered = [p for p in self.pending if p not in taken]
         # The plots the plan gave this slot go first and alone: the plan's other slots, started
         # moments later, must find theirs. Only then does the slot take what else is ready.
+        # A plot another archive run has claimed (it is making room for it elsewhere) is its to send.
+        log_dir, now = os.path.dirname(self.args.lock), time.time()
         for directory in self.args.pick_from if not offered else ():
             try:
-                offered += [plot.path for plot in list_plots(directory)]
+                offered += [plot.path for plot in list_plots(directory)
+                            if read_claim(log_dir, plot.path, now) is None]
             except OSError:
                 continue
         batch, total = [], 0

@@ -12,6 +12,8 @@ same moment never send one plot twice or exceed the parallel limit.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import stat
@@ -625,6 +627,68 @@ def transfer_log_path(log_dir: str, source: str, now: float) -> str:
 def archive_lock(log_dir: str) -> HostLock:
     """Serialise starting transfers on this host: check the process table and start under one lock."""
     return HostLock(os.path.join(log_dir, ".plotfleet-archive.lock"))
+
+
+# --- claims: a plot promised to one archive run while its harvester makes room ------------------
+#
+# Replace on arrival deletes plots on a harvester for a plot before its transfer starts. Two
+# archive runs at once may plan the same plot for two harvesters; the process table only shows a
+# transfer once it starts, too late to stop the second deletion. So the run claims the plot on
+# the plotter (under the archive lock) before asking for room, and every start and every slot
+# runner leaves a plot another run claims alone. A claim ends when its run starts the transfer,
+# or after CLAIM_SECONDS (the run died between the two).
+
+CLAIM_SECONDS = 900
+_CLAIM_DIR = ".claims"
+
+
+def _claim_path(log_dir: str, source: str) -> str:
+    return os.path.join(log_dir, _CLAIM_DIR, os.path.basename(source))
+
+
+def read_claim(log_dir: str, source: str, now: float) -> dict | None:
+    """The live claim on ``source`` ({run, at, to}); None when there is none or it has expired."""
+    try:
+        with open(_claim_path(log_dir, source), encoding="utf-8") as handle:
+            claim = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(claim, dict) or not isinstance(claim.get("at"), (int, float)):
+        return None
+    return claim if 0 <= now - claim["at"] < CLAIM_SECONDS else None
+
+
+def foreign_claim(log_dir: str, sources: Sequence[str], run: str | None, now: float) -> str | None:
+    """Why these plots are not this run's to start: another run's live claim; None when free."""
+    for source in sources:
+        claim = read_claim(log_dir, source, now)
+        if claim and claim.get("run") != run:
+            return (f"{os.path.basename(source)} is claimed by another archive run, which is making room for it "
+                    f"on {claim.get('to')} ({int(now - claim['at'])} s ago); it is that run's to send")
+    return None
+
+
+def write_claims(log_dir: str, sources: Sequence[str], run: str, to: str, now: float) -> None:
+    """Claim the plots for run ``run`` (call under archive_lock, after foreign_claim)."""
+    directory = os.path.join(log_dir, _CLAIM_DIR)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    for source in sources:
+        path = _claim_path(log_dir, source)
+        temp = f"{path}.{os.getpid()}.tmp"
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump({"run": run, "at": now, "to": to}, handle)
+        os.replace(temp, path)
+
+
+def drop_claims(log_dir: str, sources: Sequence[str], run: str | None) -> None:
+    """Remove this run's claims on the plots (and expired ones): their transfer has started or
+    will not start in this run."""
+    for source in sources:
+        path = _claim_path(log_dir, source)
+        claim = read_claim(log_dir, source, time.time())
+        if claim is None or claim.get("run") == run:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 @dataclass

@@ -212,7 +212,7 @@ def replace_outcomes(hostvars: Any, plotters: Sequence[str]) -> dict:
     for host in plotters:
         hv = host_vars(hostvars, host)
         for result in _results(hv.get("archive_can_start")):
-            if result.get("skipped") or result.get("started"):
+            if result.get("skipped") or result.get("claimed"):
                 continue
             item = result.get("item") or {}
             where = f"{item.get('harvester')}:{item.get('dir')}"
