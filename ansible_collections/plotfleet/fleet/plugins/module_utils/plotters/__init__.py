@@ -6,6 +6,7 @@ dispatch to the ``Plotter`` values in ``PLOTTERS``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "detect_log_plotter",
     "parse_command",
     "parse_log_file",
+    "read_into",
 ]
 
 # Gigahorse before madMAx: its log is madMAx's plus lines of its own, so it must be recognised first.
@@ -87,9 +89,12 @@ class _Dispatch:
     """A plotter's rules by the first character of their prefix, kept in table order.
 
     Most lines of a long log (chiapos' per-bucket lines) are then ruled out by one dict lookup
-    and a few ``startswith`` tests, without running a regex. When every rule has a prefix,
-    ``candidates`` finds the lines starting with one of them in a whole buffer with a single
-    regex scan (in C), so the lines no rule can match never become Python strings at all.
+    and a few ``startswith`` tests, without running a regex. When every rule has a prefix or a
+    literal it ``contains``, ``candidates`` finds the lines starting with a prefix in a whole
+    buffer with a single regex scan (in C), and a substring search finds those holding a
+    ``contains`` literal, so the lines no rule can match never become Python strings at all.
+    Each prefix found says which rules to try (``group_rules``): those whose prefix starts the
+    line, so no ``startswith`` test is left.
     """
 
     def __init__(self, rules: Sequence[LogRule]) -> None:
@@ -98,7 +103,12 @@ class _Dispatch:
         self.by_first = {c: tuple(r for r in rules if not r.prefix or r.prefix[0] == c) for c in firsts}
         prefixes = sorted({r.prefix for r in rules if r.prefix}, key=len, reverse=True)
         self.prefixes = tuple(prefix.encode() for prefix in prefixes)
-        self.candidates = _line_starts(prefixes) if prefixes and not self.anywhere else None
+        self.contains = tuple(r.contains.encode() for r in self.anywhere)
+        self.candidates: re.Pattern[bytes] | None = None
+        self.first_line: re.Pattern[bytes] | None = None
+        self.group_rules: list[tuple[LogRule, ...] | None] = []
+        if prefixes and all(r.contains for r in self.anywhere):
+            self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules)
 
     def rules_for(self, line: str) -> tuple[LogRule, ...]:
         return self.by_first.get(line[:1], self.anywhere)
@@ -111,21 +121,49 @@ def _line_at(data: bytes, start: int) -> str:
     return _ANSI.sub("", line) if "\x1b" in line else line
 
 
-def _line_starts(prefixes: Sequence[str]) -> re.Pattern[bytes]:
+def _line_starts(
+    prefixes: Sequence[str], rules: Sequence[LogRule]
+) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[tuple[LogRule, ...] | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
-    where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log)."""
+    where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log).
+
+    Returns that regex, the same without the ``\\n`` (for a buffer's first line), and by group
+    number the rules to try on a line found: every prefix ends in an empty group, so a match's
+    ``lastindex`` names the longest prefix that starts the line (longer prefixes come first); the
+    rules to try are those whose prefix is a prefix of it, and those without a prefix, in table order.
+    """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
-        by_first.setdefault(prefix[0], []).append(prefix[1:])
-    branches = "|".join(re.escape(first) + "(?:" + "|".join(map(re.escape, rests)) + ")"
-                        for first, rests in by_first.items())
+        by_first.setdefault(prefix[0], []).append(prefix)
+    group_rules: list[tuple[LogRule, ...] | None] = [None]  # group 0 is the whole match
+    branches = []
+    for first, group in by_first.items():
+        rests = []
+        for prefix in group:
+            rests.append(re.escape(prefix[1:]) + "()")
+            group_rules.append(tuple(r for r in rules if not r.prefix or prefix.startswith(r.prefix)))
+        branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
-    # removed when it is decoded, and the rules then see the plain line).
-    return re.compile(("\n(?:" + branches + "|\x1b)").encode())
+    # removed when it is decoded, and every rule then sees the plain line).
+    branches.append("\x1b()")
+    group_rules.append(None)
+    body = "(?:" + "|".join(branches) + ")"
+    return re.compile(("\n" + body).encode()), re.compile(body.encode()), group_rules
 
 
 _DISPATCH = {name: _Dispatch(plotter.log_rules) for name, plotter in PLOTTERS.items()}
+
+# Every plotter's markers, as bytes: a line that holds none of them cannot name its plotter, so the
+# search for the line that does skips to the first marker (None when a plotter has no markers).
+_MARKERS = (
+    tuple(sorted({m.encode() for p in PLOTTERS.values() for m in p.log_markers}))
+    if all(p.log_markers for p in PLOTTERS.values())
+    else None
+)
+# Lines tried one by one before skipping to a marker: most logs name their plotter in the first few.
+_LINES_BEFORE_SKIP = 8
+_MARKER_WINDOW = 64 * 1024
 
 
 class LogParser:
@@ -162,25 +200,88 @@ class LogParser:
         """Apply the rules to every line of ``data`` (complete lines, ``\\n``-separated). Only the
         lines a rule may match are decoded: a line break never falls inside a UTF-8 sequence."""
         pos = 0
+        tried = 0
         while self._dispatch is None and pos < len(data):  # line by line until the plotter is known
+            if tried >= _LINES_BEFORE_SKIP:
+                skip_to = self._next_marked_line(data, pos)
+                if skip_to > pos:
+                    self._keep_undetected(data, pos, skip_to)
+                    pos = skip_to
+                    continue
             end = data.find(b"\n", pos)
             end = len(data) if end < 0 else end
             line, pos = _line_at(data, pos), end + 1
+            tried += 1
             if line and self._detect(line):
                 self._apply(line, complete=True)
         if self._dispatch is None or pos >= len(data):
             return
-        scan = self._dispatch.candidates
-        if scan is None:
+        dispatch = self._dispatch
+        scan = dispatch.candidates
+        if scan is None or (dispatch.anywhere and data.find(b"\x1b", pos) >= 0):
+            # Every line is tried: a colour code may split the literal a rule without prefix needs.
             text = data[pos:].decode("utf-8", "replace")
             for line in (_ANSI.sub("", text) if "\x1b" in text else text).split("\n"):
                 if line:
                     self._apply(line, complete=True)
             return
-        if data.startswith((*self._dispatch.prefixes, b"\x1b"), pos):  # the first line: no newline before it
-            self._apply(_line_at(data, pos), complete=True)
-        for match in scan.finditer(data, pos):
-            self._apply(_line_at(data, match.start() + 1), complete=True)
+        group_rules = dispatch.group_rules
+        first = dispatch.first_line.match(data, pos)  # type: ignore[union-attr]
+        if dispatch.contains and any(data.find(literal, pos) >= 0 for literal in dispatch.contains):
+            # Lines with a rule's literal somewhere in them, merged with the prefix lines in order.
+            starts: dict[int, tuple[LogRule, ...] | None] = {}
+            if first is not None:
+                starts[pos] = group_rules[first.lastindex]  # type: ignore[index]
+            for match in scan.finditer(data, pos):
+                starts[match.start() + 1] = group_rules[match.lastindex]  # type: ignore[index]
+            for literal in dispatch.contains:
+                at = data.find(literal, pos)
+                while at >= 0:
+                    starts.setdefault(data.rfind(b"\n", pos, at) + 1 or pos, dispatch.anywhere)
+                    at = data.find(literal, at + 1)
+            found = sorted(starts.items())
+        else:
+            found = [(pos, group_rules[first.lastindex])] if first is not None else []  # type: ignore[index]
+            found += [(m.start() + 1, group_rules[m.lastindex]) for m in scan.finditer(data, pos)]  # type: ignore[index]
+        info = self._info
+        for start, rules in found:
+            end = data.find(b"\n", start)
+            line = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+            if rules is None or "\x1b" in line:
+                self._apply(_ANSI.sub("", line), complete=True)
+                continue
+            for rule in rules:
+                match = rule.pattern.match(line)
+                if match is not None:
+                    rule.action(info, match)
+                    break
+
+    def _next_marked_line(self, data: bytes, pos: int) -> int:
+        """Where the first line at or after ``pos`` that holds a plotter's marker starts (``len(data)``
+        when none does); ``pos`` itself when markers cannot tell (colour codes, no markers)."""
+        if _MARKERS is None or data.find(b"\x1b", pos) >= 0:
+            return pos
+        window = pos
+        while window < len(data):
+            stop = window + _MARKER_WINDOW
+            hits = [at for at in (data.find(m, window, stop + len(m)) for m in _MARKERS) if at >= 0]
+            if hits:
+                return max(pos, data.rfind(b"\n", pos, min(hits)) + 1)
+            window = stop
+        return len(data)
+
+    def _keep_undetected(self, data: bytes, pos: int, end: int) -> None:
+        """Keep the lines in ``data[pos:end]`` (which cannot name the plotter) for a later replay."""
+        kept = self._undetected
+        while len(kept) < _UNDETECTED_LINES_KEPT and pos < end:
+            stop = data.find(b"\n", pos, end)
+            stop = end if stop < 0 else stop
+            if stop > pos:
+                line = data[pos:stop].decode("utf-8", "replace")
+                line = _ANSI.sub("", line) if "\x1b" in line else line
+                if line:
+                    kept.append(line)
+            pos = stop + 1
 
     def finish(self) -> None:
         """End of input: the unfinished last line counts only if a rule matches all of it.
@@ -231,8 +332,23 @@ def parse_log_file(path: str) -> LogInfo:
     """Everything a log file says so far. An unfinished last line is used only if it fully
     matches a rule (see ``LogParser.finish``). OSError propagates for an unreadable file."""
     parser = LogParser()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_READ_SIZE):
-            parser.feed(chunk)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        read_into(parser, fd)
+    finally:
+        os.close(fd)
     parser.finish()
     return parser.info
+
+
+def read_into(parser: LogParser, fd: int) -> None:
+    """Feed ``parser`` the rest of the open file ``fd``: one read when the file fits in one and does
+    not grow meanwhile (a short read is the end of a regular file)."""
+    want = min(max(os.fstat(fd).st_size - os.lseek(fd, 0, os.SEEK_CUR), 0) + 1, _READ_SIZE)
+    while True:
+        chunk = os.read(fd, want)
+        if chunk:
+            parser.feed(chunk)
+        if len(chunk) < want:
+            return
+        want = _READ_SIZE

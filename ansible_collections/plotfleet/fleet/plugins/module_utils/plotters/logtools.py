@@ -45,14 +45,22 @@ def rule(prefix: str, rest: str, action: LogAction) -> LogRule:
 
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
     """Move the phase forward only: lines of another thread (a copy finishing) never set it back."""
-    phase = Phase(major, minor)
-    if phase > info.phase:
-        info.phase = phase
+    current = info.phase
+    if major > current.major or (major == current.major and minor > current.minor):
+        info.phase = _PHASES.get((major, minor)) or Phase(major, minor)
+
+
+# The phases the rules name, made once: Phase is frozen, so one value serves every log.
+_PHASES = {(major, minor): Phase(major, minor) for major in range(6) for minor in range(10)}
 
 
 def to(major: int, minor: int = 0) -> LogAction:
+    phase = Phase(major, minor)
+
     def action(info: LogInfo, match: re.Match[str]) -> None:
-        advance(info, major, minor)
+        current = info.phase
+        if major > current.major or (major == current.major and minor > current.minor):
+            info.phase = phase
 
     return action
 
