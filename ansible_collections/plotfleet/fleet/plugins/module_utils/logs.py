@@ -15,6 +15,8 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base impo
 
 # How much of a file's start is read to decide whether it is a plot log at all.
 _SNIFF_BYTES = 64 * 1024
+# Files up to this size are read in one go; bigger ones only after their head passed the sniff.
+_WHOLE_BYTES = 8 << 20
 
 
 def log_record(path: str, info: LogInfo) -> dict:
@@ -56,12 +58,13 @@ def _head_is_plot_log(head: bytes) -> bool:
 def read_log(path: str) -> LogInfo | None:
     """What the log file says, or None when it is no plot log (``is_plot_log``) or cannot be opened.
 
-    The file is read once: its first ``_SNIFF_BYTES`` go to the parser first. When the parser
-    names the plotter from a complete line in them, ``is_plot_log`` would say yes (that line,
-    ended by ``\\n``, is in the head it looks at, and the signature that matched the line matches
-    there too); only otherwise (no plotter yet, or ``\\r`` line ends, which the parser splits on
-    and the signatures' ``$`` does not) does the head get ``is_plot_log``'s own test. OSError
-    while reading on propagates, as from ``parse_log_file``.
+    The file is read once and parsed whole (a file bigger than ``_WHOLE_BYTES`` only once its head
+    passed ``is_plot_log``). When the parser names the plotter from a complete line within the
+    first ``_SNIFF_BYTES``, ``is_plot_log`` would say yes: that line, ended by ``\\n``, is in the
+    head it looks at, and the signature that matched the line matches there too. Only otherwise
+    (no plotter in the head, or ``\\r`` line ends, which the parser splits on and the signatures'
+    ``$`` does not) does the head get ``is_plot_log``'s own test. OSError while reading on
+    propagates, as from ``parse_log_file``.
     """
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -69,14 +72,19 @@ def read_log(path: str) -> LogInfo | None:
         return None
     try:
         try:
-            head = os.read(fd, _SNIFF_BYTES)
+            size = os.fstat(fd).st_size
+            want = size + 1 if size < _WHOLE_BYTES else _SNIFF_BYTES
+            data = os.read(fd, want)
         except OSError:
             return None
         parser = LogParser()
-        parser.feed(head)
-        if (parser.info.plotter is None or b"\r" in head) and not _head_is_plot_log(head):
+        parser.feed(data)
+        named_in_head = parser.named_at is not None and parser.named_at <= _SNIFF_BYTES
+        if (not named_in_head or data.find(b"\r", 0, _SNIFF_BYTES) >= 0) and not _head_is_plot_log(
+            data[:_SNIFF_BYTES]
+        ):
             return None
-        if len(head) == _SNIFF_BYTES:
+        if len(data) == want:  # a big file, or one that grew since fstat: read on
             read_into(parser, fd)
     finally:
         os.close(fd)

@@ -58,12 +58,19 @@ def detect_log_plotter(text: str) -> str | None:
     """The plotter whose log this is (from its first lines), or None."""
     if "\x1b" in text:
         text = _ANSI.sub("", text)
-    for name, plotter in PLOTTERS.items():
-        if plotter.log_markers and not any(marker in text for marker in plotter.log_markers):
+    for name, plotter, markers in _DETECT:
+        if markers is not None and markers.search(text) is None:
             continue
         if plotter.log_signature.search(text):
             return name
     return None
+
+
+# Per plotter its markers as one regex: a single search says whether any is in the text.
+_DETECT = tuple(
+    (name, p, re.compile("|".join(map(re.escape, p.log_markers))) if p.log_markers else None)
+    for name, p in PLOTTERS.items()
+)
 
 
 def build_command(
@@ -129,9 +136,10 @@ def _line_starts(
     where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log).
 
     Returns that regex, the same without the ``\\n`` (for a buffer's first line), and by group
-    number the rules to try on a line found: every prefix ends in an empty group, so a match's
-    ``lastindex`` names the longest prefix that starts the line (longer prefixes come first); the
-    rules to try are those whose prefix is a prefix of it, and those without a prefix, in table order.
+    number the rules to try on a line found. A match is the whole line (with the ``\\n`` before
+    it), and every prefix's alternative ends in an empty group, so its ``lastindex`` names the
+    longest prefix that starts the line (longer prefixes come first); the rules to try are those
+    whose prefix is a prefix of it, and those without a prefix, in table order.
     """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
@@ -141,12 +149,12 @@ def _line_starts(
     for first, group in by_first.items():
         rests = []
         for prefix in group:
-            rests.append(re.escape(prefix[1:]) + "()")
+            rests.append(re.escape(prefix[1:]) + "[^\n]*()")
             group_rules.append(tuple(r for r in rules if not r.prefix or prefix.startswith(r.prefix)))
         branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
     # removed when it is decoded, and every rule then sees the plain line).
-    branches.append("\x1b()")
+    branches.append("\x1b[^\n]*()")
     group_rules.append(None)
     body = "(?:" + "|".join(branches) + ")"
     return re.compile(("\n" + body).encode()), re.compile(body.encode()), group_rules
@@ -181,12 +189,19 @@ class LogParser:
         self._dispatch = _DISPATCH[plotter] if plotter else None
         self._pending = b""
         self._undetected: list[str] = []
+        self._fed = 0  # bytes fed so far
+        self._offset = 0  # where in the input the lines being read start
+        # Where in the input the line that named the plotter ends (past its newline); None until a
+        # complete line has named it.
+        self.named_at: int | None = None
 
     @property
     def info(self) -> LogInfo:
         return self._info
 
     def feed(self, data: bytes) -> None:
+        self._offset = self._fed - len(self._pending)
+        self._fed += len(data)
         data = self._pending + data
         end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
         self._pending = data[end:]
@@ -213,6 +228,7 @@ class LogParser:
             line, pos = _line_at(data, pos), end + 1
             tried += 1
             if line and self._detect(line):
+                self.named_at = self._offset + pos
                 self._apply(line, complete=True)
         if self._dispatch is None or pos >= len(data):
             return
@@ -226,6 +242,7 @@ class LogParser:
                     self._apply(line, complete=True)
             return
         group_rules = dispatch.group_rules
+        info = self._info
         first = dispatch.first_line.match(data, pos)  # type: ignore[union-attr]
         if dispatch.contains and any(data.find(literal, pos) >= 0 for literal in dispatch.contains):
             # Lines with a rule's literal somewhere in them, merged with the prefix lines in order.
@@ -239,22 +256,35 @@ class LogParser:
                 while at >= 0:
                     starts.setdefault(data.rfind(b"\n", pos, at) + 1 or pos, dispatch.anywhere)
                     at = data.find(literal, at + 1)
-            found = sorted(starts.items())
-        else:
-            found = [(pos, group_rules[first.lastindex])] if first is not None else []  # type: ignore[index]
-            found += [(m.start() + 1, group_rules[m.lastindex]) for m in scan.finditer(data, pos)]  # type: ignore[index]
-        info = self._info
-        for start, rules in found:
-            end = data.find(b"\n", start)
-            line = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+            for start, rules in sorted(starts.items()):
+                end = data.find(b"\n", start)
+                self._try("\n" + data[start:end if end >= 0 else len(data)].decode("utf-8", "replace"), rules)
+            return
+        if first is not None:
+            self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
+        # The loop of _try, inline: this is the hot path of a long log.
+        for found in scan.finditer(data, pos):
+            line = found.group().decode("utf-8", "replace")
+            rules = group_rules[found.lastindex]  # type: ignore[index]
             if rules is None or "\x1b" in line:
-                self._apply(_ANSI.sub("", line), complete=True)
+                self._apply(_ANSI.sub("", line[1:]), complete=True)
                 continue
             for rule in rules:
-                match = rule.pattern.match(line)
+                match = rule.pattern.match(line, 1)
                 if match is not None:
                     rule.action(info, match)
                     break
+
+    def _try(self, line: str, rules: tuple[LogRule, ...] | None) -> None:
+        """Apply the first of ``rules`` that matches ``line`` (a complete line after a ``\\n``)."""
+        if rules is None or "\x1b" in line:
+            self._apply(_ANSI.sub("", line[1:]), complete=True)
+            return
+        for rule in rules:
+            match = rule.pattern.match(line, 1)
+            if match is not None:
+                rule.action(self._info, match)
+                return
 
     def _next_marked_line(self, data: bytes, pos: int) -> int:
         """Where the first line at or after ``pos`` that holds a plotter's marker starts (``len(data)``

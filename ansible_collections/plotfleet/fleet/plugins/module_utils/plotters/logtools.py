@@ -67,9 +67,18 @@ def to(major: int, minor: int = 0) -> LogAction:
 
 def to_minor(major: int, minor_of: Callable[[int], int]) -> LogAction:
     """Phase ``major``, minor computed from the line's first group (a table number)."""
+    phases: dict[str, Phase] = {}  # group text -> phase, for the few table numbers a log has
 
     def action(info: LogInfo, match: re.Match[str]) -> None:
-        advance(info, major, minor_of(int(match.group(1))))
+        text = match.group(1)
+        phase = phases.get(text)
+        if phase is None:
+            phase = Phase(major, minor_of(int(text)))
+            if len(phases) < 64:
+                phases[text] = phase
+        current = info.phase
+        if major > current.major or (major == current.major and phase.minor > current.minor):
+            info.phase = phase
 
     return action
 
