@@ -10,8 +10,9 @@ per-log work is (N-log run - 1-log run) / (N - 1), so the fixed start-up cancels
   plotman analyze  ``plotman analyze DIR/*`` in benchmarks/.venv-plotman (plotman 0.5.3), with a
                    default plotman.yaml in a temp XDG_CONFIG_HOME
 
-Logs: N copies of tests/data/logs/chia-2.7.5-k25.log (``--set chia``, the default: plotman's
-analyze reads only chiapos logs) or N files cycling over every real log (``--set mixed``).
+Logs: N copies of tests/data/logs/chia-2.7.5-k25.log (``--set chia``, the default) or N files
+cycling over every real log (``--set mixed``, analyze.yml only: plotman 0.5.3's analyze reads
+chiapos logs only and stops with a KeyError on a madMAx or Bladebit log).
 Runs alternate between the commands over ``--repeat`` rounds (the order rotating). Times are the
 processes' CPU time (user + sys of the process tree, from ``wait4``), so a machine shared with
 other work does not skew the ratio, and wall time for reference.
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         config_home = work / "xdg"
         base_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
         commands = {"analyze.yml": lambda d: ([*PLAYBOOK, "-e", f"plotfleet_log_dir={d}"], base_env)}
-        if not args.no_plotman and PLOTMAN.exists():
+        if args.set == "mixed":
+            print("analyze.py: plotman analyze is left out of the mixed set (it fails on non-chiapos logs)",
+                  file=sys.stderr)
+        elif not args.no_plotman and PLOTMAN.exists():
             plotman_env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
             subprocess.run([str(PLOTMAN), "config", "generate"], env=plotman_env, check=True,
                            stdout=subprocess.DEVNULL)

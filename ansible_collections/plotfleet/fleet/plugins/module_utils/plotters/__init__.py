@@ -203,11 +203,12 @@ class LogParser:
         self._offset = self._fed - len(self._pending)
         self._fed += len(data)
         data = self._pending + data
-        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        last_cr = data.rfind(b"\r")
+        end = max(data.rfind(b"\n"), last_cr) + 1
         self._pending = data[end:]
         if end:
             complete = data[:end]
-            if b"\r" in complete:
+            if last_cr >= 0 and b"\r" in complete:
                 complete = complete.replace(b"\r", b"\n")
             self._complete_lines(complete)
 

@@ -212,6 +212,9 @@ def from_plot_name(info: LogInfo, name: str) -> None:
         info.started_at = name_date_to_iso(match.group("date"))
 
 
+_CLOCK = re.compile(r"\d\d:\d\d:\d\d")
+
+
 def ctime_to_iso(text: str) -> str | None:
     """``Wed Nov 25 08:18:51 2026`` (C's ctime, as chiapos prints it) -> ``2026-11-25T08:18:51``.
 
@@ -221,6 +224,6 @@ def ctime_to_iso(text: str) -> str | None:
     if len(parts) != 5 or parts[1] not in _MONTHS:
         return None
     _, month, day, clock, year = parts
-    if not (day.isdigit() and year.isdigit() and re.fullmatch(r"\d\d:\d\d:\d\d", clock)):
+    if not (day.isdigit() and year.isdigit() and _CLOCK.fullmatch(clock)):
         return None
     return f"{year}-{_MONTHS[month]:02d}-{int(day):02d}T{clock}"
