@@ -244,27 +244,29 @@ class LogParser:
             return
         group_rules = dispatch.group_rules
         info = self._info
+        # Lines holding the literal a rule without prefix needs (rare: a rename line), in order.
+        extra: list[int] = []
+        for literal in dispatch.contains:
+            at = data.find(literal, pos)
+            while at >= 0:
+                extra.append(data.rfind(b"\n", pos, at) + 1 or pos)
+                at = data.find(literal, at + 1)
+        extra.sort(reverse=True)  # popped from the end: the next one first
+        next_extra = extra.pop() if extra else len(data)
         first = dispatch.first_line.match(data, pos)  # type: ignore[union-attr]
-        if dispatch.contains and any(data.find(literal, pos) >= 0 for literal in dispatch.contains):
-            # Lines with a rule's literal somewhere in them, merged with the prefix lines in order.
-            starts: dict[int, tuple[LogRule, ...] | None] = {}
-            if first is not None:
-                starts[pos] = group_rules[first.lastindex]  # type: ignore[index]
-            for match in scan.finditer(data, pos):
-                starts[match.start() + 1] = group_rules[match.lastindex]  # type: ignore[index]
-            for literal in dispatch.contains:
-                at = data.find(literal, pos)
-                while at >= 0:
-                    starts.setdefault(data.rfind(b"\n", pos, at) + 1 or pos, dispatch.anywhere)
-                    at = data.find(literal, at + 1)
-            for start, rules in sorted(starts.items()):
-                end = data.find(b"\n", start)
-                self._try("\n" + data[start:end if end >= 0 else len(data)].decode("utf-8", "replace"), rules)
-            return
         if first is not None:
+            if next_extra == pos:  # the prefix's rules include those without a prefix
+                next_extra = self._next_extra(extra, pos, len(data))
             self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
         # The loop of _try, inline: this is the hot path of a long log.
         for found in scan.finditer(data, pos):
+            if found.start() >= next_extra - 1:  # an extra line comes first, or is this one
+                start = found.start() + 1
+                while next_extra < start:
+                    self._try_extra(data, next_extra)
+                    next_extra = self._next_extra(extra, next_extra, len(data))
+                if next_extra == start:  # this line's rules include those without a prefix
+                    next_extra = self._next_extra(extra, start, len(data))
             line = found.group().decode("utf-8", "replace")
             rules = group_rules[found.lastindex]  # type: ignore[index]
             if rules is None or "\x1b" in line:
@@ -275,6 +277,24 @@ class LogParser:
                 if match is not None:
                     rule.action(info, match)
                     break
+        while next_extra < len(data):
+            self._try_extra(data, next_extra)
+            next_extra = self._next_extra(extra, next_extra, len(data))
+
+    @staticmethod
+    def _next_extra(extra: list[int], done: int, end: int) -> int:
+        """The next line start in ``extra`` after ``done`` (``end`` when none is left)."""
+        while extra:
+            start = extra.pop()
+            if start > done:
+                return start
+        return end
+
+    def _try_extra(self, data: bytes, start: int) -> None:
+        """A line no prefix starts that holds a literal a rule without prefix needs."""
+        end = data.find(b"\n", start)
+        line = "\n" + data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+        self._try(line, self._dispatch.anywhere)  # type: ignore[union-attr]
 
     def _try(self, line: str, rules: tuple[LogRule, ...] | None) -> None:
         """Apply the first of ``rules`` that matches ``line`` (a complete line after a ``\\n``)."""
