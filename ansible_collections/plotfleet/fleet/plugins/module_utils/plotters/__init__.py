@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -393,13 +394,15 @@ def parse_log_file(path: str) -> LogInfo:
 
 
 def read_into(parser: LogParser, fd: int) -> None:
-    """Feed ``parser`` the rest of the open file ``fd``: one read when the file fits in one and does
-    not grow meanwhile (a short read is the end of a regular file)."""
-    want = min(max(os.fstat(fd).st_size - os.lseek(fd, 0, os.SEEK_CUR), 0) + 1, _READ_SIZE)
+    """Feed ``parser`` the rest of the open file ``fd``: one read when a regular file fits in one and
+    does not grow meanwhile (a short read is the end of a regular file, not of a pipe)."""
+    status = os.fstat(fd)
+    regular = stat.S_ISREG(status.st_mode)
+    want = min(max(status.st_size - os.lseek(fd, 0, os.SEEK_CUR), 0) + 1, _READ_SIZE) if regular else _READ_SIZE
     while True:
         chunk = os.read(fd, want)
         if chunk:
             parser.feed(chunk)
-        if len(chunk) < want:
+        if not chunk or (regular and len(chunk) < want):
             return
         want = _READ_SIZE
