@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import bladebit, chia, chia_v2, gigahorse, madmax
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.argv import ArgvError
-from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import JobArgs, LogInfo, LogRule, Plotter
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import (
+    JobArgs,
+    LogAction,
+    LogInfo,
+    LogRule,
+    Plotter,
+)
 
 __all__ = [
     "PLOTTERS",
@@ -93,6 +99,10 @@ def build_command(
     return plotter.build_command(section, plotting, tmp, tmp2, dst)
 
 
+# The rules to try on a line, in table order, each as (its pattern's match method, its action).
+_Steps = tuple[tuple[Callable[..., "re.Match[str] | None"], LogAction], ...]
+
+
 class _Dispatch:
     """A plotter's rules by the first character of their prefix, kept in table order.
 
@@ -114,7 +124,8 @@ class _Dispatch:
         self.contains = tuple(r.contains.encode() for r in self.anywhere)
         self.candidates: re.Pattern[bytes] | None = None
         self.first_line: re.Pattern[bytes] | None = None
-        self.group_rules: list[tuple[LogRule, ...] | None] = []
+        self.group_rules: list[_Steps | None] = []
+        self.anywhere_steps: _Steps = tuple((r.pattern.match, r.action) for r in self.anywhere)
         if prefixes and all(r.contains for r in self.anywhere):
             self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules)
 
@@ -131,7 +142,7 @@ def _line_at(data: bytes, start: int) -> str:
 
 def _line_starts(
     prefixes: Sequence[str], rules: Sequence[LogRule]
-) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[tuple[LogRule, ...] | None]]:
+) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
     where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log).
@@ -145,13 +156,15 @@ def _line_starts(
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
         by_first.setdefault(prefix[0], []).append(prefix)
-    group_rules: list[tuple[LogRule, ...] | None] = [None]  # group 0 is the whole match
+    group_rules: list[_Steps | None] = [None]  # group 0 is the whole match
     branches = []
     for first, group in by_first.items():
         rests = []
         for prefix in group:
             rests.append(re.escape(prefix[1:]) + "[^\n]*()")
-            group_rules.append(tuple(r for r in rules if not r.prefix or prefix.startswith(r.prefix)))
+            group_rules.append(
+                tuple((r.pattern.match, r.action) for r in rules if not r.prefix or prefix.startswith(r.prefix))
+            )
         branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
     # removed when it is decoded, and every rule then sees the plain line).
@@ -273,10 +286,10 @@ class LogParser:
             if rules is None or "\x1b" in line:
                 self._apply(_ANSI.sub("", line[1:]), complete=True)
                 continue
-            for rule in rules:
-                match = rule.pattern.match(line, 1)
+            for match_line, action in rules:
+                match = match_line(line, 1)
                 if match is not None:
-                    rule.action(info, match)
+                    action(info, match)
                     break
         while next_extra < len(data):
             self._try_extra(data, next_extra)
@@ -295,17 +308,17 @@ class LogParser:
         """A line no prefix starts that holds a literal a rule without prefix needs."""
         end = data.find(b"\n", start)
         line = "\n" + data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
-        self._try(line, self._dispatch.anywhere)  # type: ignore[union-attr]
+        self._try(line, self._dispatch.anywhere_steps)  # type: ignore[union-attr]
 
-    def _try(self, line: str, rules: tuple[LogRule, ...] | None) -> None:
+    def _try(self, line: str, rules: _Steps | None) -> None:
         """Apply the first of ``rules`` that matches ``line`` (a complete line after a ``\\n``)."""
         if rules is None or "\x1b" in line:
             self._apply(_ANSI.sub("", line[1:]), complete=True)
             return
-        for rule in rules:
-            match = rule.pattern.match(line, 1)
+        for match_line, action in rules:
+            match = match_line(line, 1)
             if match is not None:
-                rule.action(self._info, match)
+                action(self._info, match)
                 return
 
     def _next_marked_line(self, data: bytes, pos: int) -> int:
