@@ -141,3 +141,18 @@ def test_crlf_line_ends() -> None:
     assert dataclasses.asdict(parser.info) == dataclasses.asdict(
         parse_log_file(str(LOGS / "madmax-5b5bd68-k32-copy.log"))
     )
+
+
+def test_rule_without_prefix_once_per_line_in_order() -> None:
+    """Bladebit's rename rule has no prefix: its lines are found by their literal, merged in order
+    with the prefixed lines, and a line that a prefix starts is not tried twice."""
+    data = (LOGS / "bladebit-3.1.0-diskplot.log").read_bytes() + (
+        b"Plot /a/plot-k32-2023-11-02-18-04-" + b"3" * 64 + b".plot.tmp -> /b/x.plot\n"
+        b"/c/y.plot.tmp -> /d/y.plot .plot.tmp -> z\n"
+    )
+    whole = LogParser()
+    whole.feed(data)
+    by_line = LogParser()
+    for line in data.splitlines(keepends=True):
+        by_line.feed(line)
+    assert dataclasses.asdict(whole.info) == dataclasses.asdict(by_line.info)

@@ -6,13 +6,21 @@ dispatch to the ``Plotter`` values in ``PLOTTERS``.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import bladebit, chia, chia_v2, gigahorse, madmax
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.argv import ArgvError
-from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import JobArgs, LogInfo, LogRule, Plotter
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import (
+    JobArgs,
+    LogAction,
+    LogInfo,
+    LogRule,
+    Plotter,
+)
 
 __all__ = [
     "PLOTTERS",
@@ -21,6 +29,7 @@ __all__ = [
     "detect_log_plotter",
     "parse_command",
     "parse_log_file",
+    "read_into",
 ]
 
 # Gigahorse before madMAx: its log is madMAx's plus lines of its own, so it must be recognised first.
@@ -56,12 +65,19 @@ def detect_log_plotter(text: str) -> str | None:
     """The plotter whose log this is (from its first lines), or None."""
     if "\x1b" in text:
         text = _ANSI.sub("", text)
-    for name, plotter in PLOTTERS.items():
-        if plotter.log_markers and not any(marker in text for marker in plotter.log_markers):
+    for name, plotter, markers in _DETECT:
+        if markers is not None and markers.search(text) is None:
             continue
         if plotter.log_signature.search(text):
             return name
     return None
+
+
+# Per plotter its markers as one regex: a single search says whether any is in the text.
+_DETECT = tuple(
+    (name, p, re.compile("|".join(map(re.escape, p.log_markers))) if p.log_markers else None)
+    for name, p in PLOTTERS.items()
+)
 
 
 def build_command(
@@ -83,13 +99,20 @@ def build_command(
     return plotter.build_command(section, plotting, tmp, tmp2, dst)
 
 
+# The rules to try on a line, in table order, each as (its pattern's match method, its action).
+_Steps = tuple[tuple[Callable[..., "re.Match[str] | None"], LogAction], ...]
+
+
 class _Dispatch:
     """A plotter's rules by the first character of their prefix, kept in table order.
 
     Most lines of a long log (chiapos' per-bucket lines) are then ruled out by one dict lookup
-    and a few ``startswith`` tests, without running a regex. When every rule has a prefix,
-    ``candidates`` finds the lines starting with one of them in a whole buffer with a single
-    regex scan (in C), so the lines no rule can match never become Python strings at all.
+    and a few ``startswith`` tests, without running a regex. When every rule has a prefix or a
+    literal it ``contains``, ``candidates`` finds the lines starting with a prefix in a whole
+    buffer with a single regex scan (in C), and a substring search finds those holding a
+    ``contains`` literal, so the lines no rule can match never become Python strings at all.
+    Each prefix found says which rules to try (``group_rules``): those whose prefix starts the
+    line, so no ``startswith`` test is left.
     """
 
     def __init__(self, rules: Sequence[LogRule]) -> None:
@@ -98,7 +121,13 @@ class _Dispatch:
         self.by_first = {c: tuple(r for r in rules if not r.prefix or r.prefix[0] == c) for c in firsts}
         prefixes = sorted({r.prefix for r in rules if r.prefix}, key=len, reverse=True)
         self.prefixes = tuple(prefix.encode() for prefix in prefixes)
-        self.candidates = _line_starts(prefixes) if prefixes and not self.anywhere else None
+        self.contains = tuple(r.contains.encode() for r in self.anywhere)
+        self.candidates: re.Pattern[bytes] | None = None
+        self.first_line: re.Pattern[bytes] | None = None
+        self.group_rules: list[_Steps | None] = []
+        self.anywhere_steps: _Steps = tuple((r.pattern.match, r.action) for r in self.anywhere)
+        if prefixes and all(r.contains for r in self.anywhere):
+            self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules)
 
     def rules_for(self, line: str) -> tuple[LogRule, ...]:
         return self.by_first.get(line[:1], self.anywhere)
@@ -111,21 +140,52 @@ def _line_at(data: bytes, start: int) -> str:
     return _ANSI.sub("", line) if "\x1b" in line else line
 
 
-def _line_starts(prefixes: Sequence[str]) -> re.Pattern[bytes]:
+def _line_starts(
+    prefixes: Sequence[str], rules: Sequence[LogRule]
+) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
-    where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log)."""
+    where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log).
+
+    Returns that regex, the same without the ``\\n`` (for a buffer's first line), and by group
+    number the rules to try on a line found. A match is the whole line (with the ``\\n`` before
+    it), and every prefix's alternative ends in an empty group, so its ``lastindex`` names the
+    longest prefix that starts the line (longer prefixes come first); the rules to try are those
+    whose prefix is a prefix of it, and those without a prefix, in table order.
+    """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
-        by_first.setdefault(prefix[0], []).append(prefix[1:])
-    branches = "|".join(re.escape(first) + "(?:" + "|".join(map(re.escape, rests)) + ")"
-                        for first, rests in by_first.items())
+        by_first.setdefault(prefix[0], []).append(prefix)
+    group_rules: list[_Steps | None] = [None]  # group 0 is the whole match
+    branches = []
+    for first, group in by_first.items():
+        rests = []
+        for prefix in group:
+            rests.append(re.escape(prefix[1:]) + "[^\n]*()")
+            group_rules.append(
+                tuple((r.pattern.match, r.action) for r in rules if not r.prefix or prefix.startswith(r.prefix))
+            )
+        branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
-    # removed when it is decoded, and the rules then see the plain line).
-    return re.compile(("\n(?:" + branches + "|\x1b)").encode())
+    # removed when it is decoded, and every rule then sees the plain line).
+    branches.append("\x1b[^\n]*()")
+    group_rules.append(None)
+    body = "(?:" + "|".join(branches) + ")"
+    return re.compile(("\n" + body).encode()), re.compile(body.encode()), group_rules
 
 
 _DISPATCH = {name: _Dispatch(plotter.log_rules) for name, plotter in PLOTTERS.items()}
+
+# Every plotter's markers, as bytes: a line that holds none of them cannot name its plotter, so the
+# search for the line that does skips to the first marker (None when a plotter has no markers).
+_MARKERS = (
+    tuple(sorted({m.encode() for p in PLOTTERS.values() for m in p.log_markers}))
+    if all(p.log_markers for p in PLOTTERS.values())
+    else None
+)
+# Lines tried one by one before skipping to a marker: most logs name their plotter in the first few.
+_LINES_BEFORE_SKIP = 8
+_MARKER_WINDOW = 64 * 1024
 
 
 class LogParser:
@@ -143,18 +203,26 @@ class LogParser:
         self._dispatch = _DISPATCH[plotter] if plotter else None
         self._pending = b""
         self._undetected: list[str] = []
+        self._fed = 0  # bytes fed so far
+        self._offset = 0  # where in the input the lines being read start
+        # Where in the input the line that named the plotter ends (past its newline); None until a
+        # complete line has named it.
+        self.named_at: int | None = None
 
     @property
     def info(self) -> LogInfo:
         return self._info
 
     def feed(self, data: bytes) -> None:
+        self._offset = self._fed - len(self._pending)
+        self._fed += len(data)
         data = self._pending + data
-        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        last_cr = data.rfind(b"\r")
+        end = max(data.rfind(b"\n"), last_cr) + 1
         self._pending = data[end:]
         if end:
             complete = data[:end]
-            if b"\r" in complete:
+            if last_cr >= 0 and b"\r" in complete:
                 complete = complete.replace(b"\r", b"\n")
             self._complete_lines(complete)
 
@@ -162,25 +230,123 @@ class LogParser:
         """Apply the rules to every line of ``data`` (complete lines, ``\\n``-separated). Only the
         lines a rule may match are decoded: a line break never falls inside a UTF-8 sequence."""
         pos = 0
+        tried = 0
         while self._dispatch is None and pos < len(data):  # line by line until the plotter is known
+            if tried >= _LINES_BEFORE_SKIP:
+                skip_to = self._next_marked_line(data, pos)
+                if skip_to > pos:
+                    self._keep_undetected(data, pos, skip_to)
+                    pos = skip_to
+                    continue
             end = data.find(b"\n", pos)
             end = len(data) if end < 0 else end
             line, pos = _line_at(data, pos), end + 1
+            tried += 1
             if line and self._detect(line):
+                self.named_at = self._offset + pos
                 self._apply(line, complete=True)
         if self._dispatch is None or pos >= len(data):
             return
-        scan = self._dispatch.candidates
-        if scan is None:
+        dispatch = self._dispatch
+        scan = dispatch.candidates
+        if scan is None or (dispatch.anywhere and data.find(b"\x1b", pos) >= 0):
+            # Every line is tried: a colour code may split the literal a rule without prefix needs.
             text = data[pos:].decode("utf-8", "replace")
             for line in (_ANSI.sub("", text) if "\x1b" in text else text).split("\n"):
                 if line:
                     self._apply(line, complete=True)
             return
-        if data.startswith((*self._dispatch.prefixes, b"\x1b"), pos):  # the first line: no newline before it
-            self._apply(_line_at(data, pos), complete=True)
-        for match in scan.finditer(data, pos):
-            self._apply(_line_at(data, match.start() + 1), complete=True)
+        group_rules = dispatch.group_rules
+        info = self._info
+        # Lines holding the literal a rule without prefix needs (rare: a rename line), in order.
+        extra: list[int] = []
+        for literal in dispatch.contains:
+            at = data.find(literal, pos)
+            while at >= 0:
+                extra.append(data.rfind(b"\n", pos, at) + 1 or pos)
+                at = data.find(literal, at + 1)
+        extra.sort(reverse=True)  # popped from the end: the next one first
+        next_extra = extra.pop() if extra else len(data)
+        first = dispatch.first_line.match(data, pos)  # type: ignore[union-attr]
+        if first is not None:
+            if next_extra == pos:  # the prefix's rules include those without a prefix
+                next_extra = self._next_extra(extra, pos, len(data))
+            self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
+        # The loop of _try, inline: this is the hot path of a long log.
+        for found in scan.finditer(data, pos):
+            if found.start() >= next_extra - 1:  # an extra line comes first, or is this one
+                start = found.start() + 1
+                while next_extra < start:
+                    self._try_extra(data, next_extra)
+                    next_extra = self._next_extra(extra, next_extra, len(data))
+                if next_extra == start:  # this line's rules include those without a prefix
+                    next_extra = self._next_extra(extra, start, len(data))
+            line = found.group().decode("utf-8", "replace")
+            rules = group_rules[found.lastindex]  # type: ignore[index]
+            if rules is None or "\x1b" in line:
+                self._apply(_ANSI.sub("", line[1:]), complete=True)
+                continue
+            for match_line, action in rules:
+                match = match_line(line, 1)
+                if match is not None:
+                    action(info, match)
+                    break
+        while next_extra < len(data):
+            self._try_extra(data, next_extra)
+            next_extra = self._next_extra(extra, next_extra, len(data))
+
+    @staticmethod
+    def _next_extra(extra: list[int], done: int, end: int) -> int:
+        """The next line start in ``extra`` after ``done`` (``end`` when none is left)."""
+        while extra:
+            start = extra.pop()
+            if start > done:
+                return start
+        return end
+
+    def _try_extra(self, data: bytes, start: int) -> None:
+        """A line no prefix starts that holds a literal a rule without prefix needs."""
+        end = data.find(b"\n", start)
+        line = "\n" + data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+        self._try(line, self._dispatch.anywhere_steps)  # type: ignore[union-attr]
+
+    def _try(self, line: str, rules: _Steps | None) -> None:
+        """Apply the first of ``rules`` that matches ``line`` (a complete line after a ``\\n``)."""
+        if rules is None or "\x1b" in line:
+            self._apply(_ANSI.sub("", line[1:]), complete=True)
+            return
+        for match_line, action in rules:
+            match = match_line(line, 1)
+            if match is not None:
+                action(self._info, match)
+                return
+
+    def _next_marked_line(self, data: bytes, pos: int) -> int:
+        """Where the first line at or after ``pos`` that holds a plotter's marker starts (``len(data)``
+        when none does); ``pos`` itself when markers cannot tell (colour codes, no markers)."""
+        if _MARKERS is None or data.find(b"\x1b", pos) >= 0:
+            return pos
+        window = pos
+        while window < len(data):
+            stop = window + _MARKER_WINDOW
+            hits = [at for at in (data.find(m, window, stop + len(m)) for m in _MARKERS) if at >= 0]
+            if hits:
+                return max(pos, data.rfind(b"\n", pos, min(hits)) + 1)
+            window = stop
+        return len(data)
+
+    def _keep_undetected(self, data: bytes, pos: int, end: int) -> None:
+        """Keep the lines in ``data[pos:end]`` (which cannot name the plotter) for a later replay."""
+        kept = self._undetected
+        while len(kept) < _UNDETECTED_LINES_KEPT and pos < end:
+            stop = data.find(b"\n", pos, end)
+            stop = end if stop < 0 else stop
+            if stop > pos:
+                line = data[pos:stop].decode("utf-8", "replace")
+                line = _ANSI.sub("", line) if "\x1b" in line else line
+                if line:
+                    kept.append(line)
+            pos = stop + 1
 
     def finish(self) -> None:
         """End of input: the unfinished last line counts only if a rule matches all of it.
@@ -231,8 +397,25 @@ def parse_log_file(path: str) -> LogInfo:
     """Everything a log file says so far. An unfinished last line is used only if it fully
     matches a rule (see ``LogParser.finish``). OSError propagates for an unreadable file."""
     parser = LogParser()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_READ_SIZE):
-            parser.feed(chunk)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        read_into(parser, fd)
+    finally:
+        os.close(fd)
     parser.finish()
     return parser.info
+
+
+def read_into(parser: LogParser, fd: int) -> None:
+    """Feed ``parser`` the rest of the open file ``fd``: one read when a regular file fits in one and
+    does not grow meanwhile (a short read is the end of a regular file, not of a pipe)."""
+    status = os.fstat(fd)
+    regular = stat.S_ISREG(status.st_mode)
+    want = min(max(status.st_size - os.lseek(fd, 0, os.SEEK_CUR), 0) + 1, _READ_SIZE) if regular else _READ_SIZE
+    while True:
+        chunk = os.read(fd, want)
+        if chunk:
+            parser.feed(chunk)
+        if not chunk or (regular and len(chunk) < want):
+            return
+        want = _READ_SIZE

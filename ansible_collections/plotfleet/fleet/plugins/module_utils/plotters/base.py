@@ -139,11 +139,14 @@ LogAction = Callable[[LogInfo, "re.Match[str]"], None]
 @dataclass(frozen=True)
 class LogRule:
     """``pattern`` is matched at the start of a line; ``prefix`` is a literal every matching line
-    starts with, so a parser can skip the regex for most lines with a cheap string test."""
+    starts with, so a parser can skip the regex for most lines with a cheap string test. A rule
+    without a prefix names in ``contains`` a literal every matching line contains, if it can: the
+    parser then finds its lines with a substring search instead of trying it on every line."""
 
     pattern: re.Pattern[str]
     action: LogAction
     prefix: str = ""
+    contains: str = ""
 
 
 @dataclass(frozen=True)

@@ -45,23 +45,40 @@ def rule(prefix: str, rest: str, action: LogAction) -> LogRule:
 
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
     """Move the phase forward only: lines of another thread (a copy finishing) never set it back."""
-    phase = Phase(major, minor)
-    if phase > info.phase:
-        info.phase = phase
+    current = info.phase
+    if major > current.major or (major == current.major and minor > current.minor):
+        info.phase = _PHASES.get((major, minor)) or Phase(major, minor)
+
+
+# The phases the rules name, made once: Phase is frozen, so one value serves every log.
+_PHASES = {(major, minor): Phase(major, minor) for major in range(6) for minor in range(10)}
 
 
 def to(major: int, minor: int = 0) -> LogAction:
+    phase = Phase(major, minor)
+
     def action(info: LogInfo, match: re.Match[str]) -> None:
-        advance(info, major, minor)
+        current = info.phase
+        if major > current.major or (major == current.major and minor > current.minor):
+            info.phase = phase
 
     return action
 
 
 def to_minor(major: int, minor_of: Callable[[int], int]) -> LogAction:
     """Phase ``major``, minor computed from the line's first group (a table number)."""
+    phases: dict[str, Phase] = {}  # group text -> phase, for the few table numbers a log has
 
     def action(info: LogInfo, match: re.Match[str]) -> None:
-        advance(info, major, minor_of(int(match.group(1))))
+        text = match.group(1)
+        phase = phases.get(text)
+        if phase is None:
+            phase = Phase(major, minor_of(int(text)))
+            if len(phases) < 64:
+                phases[text] = phase
+        current = info.phase
+        if major > current.major or (major == current.major and phase.minor > current.minor):
+            info.phase = phase
 
     return action
 
@@ -195,6 +212,9 @@ def from_plot_name(info: LogInfo, name: str) -> None:
         info.started_at = name_date_to_iso(match.group("date"))
 
 
+_CLOCK = re.compile(r"\d\d:\d\d:\d\d")
+
+
 def ctime_to_iso(text: str) -> str | None:
     """``Wed Nov 25 08:18:51 2026`` (C's ctime, as chiapos prints it) -> ``2026-11-25T08:18:51``.
 
@@ -204,6 +224,6 @@ def ctime_to_iso(text: str) -> str | None:
     if len(parts) != 5 or parts[1] not in _MONTHS:
         return None
     _, month, day, clock, year = parts
-    if not (day.isdigit() and year.isdigit() and re.fullmatch(r"\d\d:\d\d:\d\d", clock)):
+    if not (day.isdigit() and year.isdigit() and _CLOCK.fullmatch(clock)):
         return None
     return f"{year}-{_MONTHS[month]:02d}-{int(day):02d}T{clock}"
