@@ -123,18 +123,21 @@ options:
   claim:
     description:
       - An id of the archive run (archive.yml makes one per run). A plot another run claims (it is
-        making room for it on a harvester) is never started here; with O(claim_only), this run
-        claims the plots; a start by the run drops the run's claims.
+        making room for it on a harvester) is never started here, nor picked up by a transfer slot;
+        a start by this run drops this run's claims on its plots.
       - Claims live under C(archiving.transfer_log_dir)/.claims and expire after 15 minutes (a run that
         died between claiming and starting).
     type: str
-  claim_only:
+  claim_state:
     description:
-      - Claim the plots for run O(claim) when a transfer of them could start now, and start nothing
-        (RV(claimed)); archive.yml does this before it deletes plots on a harvester to make room.
-      - In check mode, says whether it would claim them and writes nothing.
-    type: bool
-    default: false
+      - Act on run O(claim)'s claims only, and start nothing.
+      - C(claimed) claims the plots when a transfer of them could start now (RV(claimed)); archive.yml
+        does this before it deletes plots on a harvester to make room. In check mode it says whether
+        it would, and writes nothing.
+      - C(released) drops the run's claims on the plots (archive.yml, for a plot whose room was not
+        made, so its transfer did not start).
+    type: str
+    choices: [claimed, released]
   timeout:
     description:
       - Seconds without I/O (or to connect to the daemon) after which rsync gives up.
@@ -190,8 +193,8 @@ started:
   type: bool
   sample: true
 claimed:
-  description: With O(claim_only), whether the plots are now this run's (or would be, in check mode).
-  returned: with claim_only
+  description: With O(claim_state=claimed), whether the plots are now this run's (or would be, in check mode).
+  returned: with claim_state=claimed
   type: bool
   sample: true
 paused:
@@ -353,7 +356,7 @@ def main() -> None:
             "temp_dir": {"type": "str"},
             "wait": {"type": "bool", "default": False},
             "claim": {"type": "str"},
-            "claim_only": {"type": "bool", "default": False},
+            "claim_state": {"type": "str", "choices": ["claimed", "released"]},
             "timeout": {"type": "int", "default": 300},
             "config": {"type": "path", "default": "/etc/plotfleet/plotfleet.yml"},
         },
@@ -427,9 +430,16 @@ def main() -> None:
             batch_bytes=params["batch_bytes"], pick_from=params["pick_from"])
 
     result["cmd"] = command(runner)
-    log_dir, run = archiving.transfer_log_dir, params["claim"]
-    if params["claim_only"] and not run:
-        fail("claim_only needs claim, the id of this archive run")
+    log_dir, run, claim_state = archiving.transfer_log_dir, params["claim"], params["claim_state"]
+    if claim_state and not run:
+        fail(f"claim_state={claim_state} needs claim, the id of this archive run")
+    if claim_state == "released":
+        if not module.check_mode:
+            try:
+                drop_claims(log_dir, sources, run)
+            except OSError as err:
+                fail(f"cannot release the claims: {err.strerror or err}")
+        module.exit_json(changed=False, msg=f"released this run's claims on {names}", **result)
 
     def refusal_now(running: list) -> str | None:
         return start_refusal(sources, running, archiving.parallel_transfers) or foreign_claim(
@@ -439,12 +449,12 @@ def main() -> None:
         running = find_transfers()
         refusal = refusal_now(running)
         result["running"] = [t.as_dict() for t in running]
-        if params["claim_only"]:
+        if claim_state == "claimed":
             result["claimed"] = refusal is None
         module.exit_json(changed=refusal is None, started=refusal is None,
                          msg=refusal or f"would run: {' '.join(result['cmd'])}",
                          **{k: v for k, v in result.items() if k != "started"})
-    if params["claim_only"]:
+    if claim_state == "claimed":
         try:
             with archive_lock(log_dir):
                 running = find_transfers()

@@ -297,13 +297,13 @@ def test_a_plot_claimed_by_one_run_is_started_by_that_run_only(fleet: Fleet) -> 
     (planned at the same moment, for another harvester) neither claims it, nor starts it, nor lets a
     slot of its own pick it up; A's start drops the claim."""
     plot, other = fleet.new_plot(), fleet.new_plot()
-    would = fleet.archive(plot, check=True, claim="run-a", claim_only=True)
+    would = fleet.archive(plot, check=True, claim="run-a", claim_state="claimed")
     assert would["claimed"] is True and not (fleet.log_dir / ".claims").exists()  # check mode writes nothing
 
-    claimed = fleet.archive(plot, claim="run-a", claim_only=True)
+    claimed = fleet.archive(plot, claim="run-a", claim_state="claimed")
     assert claimed["claimed"] is True and claimed["changed"] is True and fleet.transfers() == []
 
-    again = fleet.archive(plot, claim="run-b", claim_only=True)
+    again = fleet.archive(plot, claim="run-b", claim_state="claimed")
     assert again["claimed"] is False and "is claimed by another archive run" in again["msg"], again
     refused = fleet.archive(plot, claim="run-b", wait=True)
     assert refused["started"] is False and "is claimed by another archive run" in refused["msg"], refused
@@ -312,7 +312,11 @@ def test_a_plot_claimed_by_one_run_is_started_by_that_run_only(fleet: Fleet) -> 
     assert slot["completed"] is True and not other.exists(), slot
     assert plot.exists() and not (fleet.modules["m0"] / plot.name).exists()
 
-    sent = fleet.archive(plot, claim="run-a", wait=True)
+    # A claim its run releases (no room was made) frees the plot for any run.
+    fleet.archive(plot, claim="run-a", claim_state="released")
+    assert list((fleet.log_dir / ".claims").iterdir()) == []
+    assert fleet.archive(plot, claim="run-b", claim_state="claimed")["claimed"] is True
+    sent = fleet.archive(plot, claim="run-b", wait=True)
     assert sent["completed"] is True and not plot.exists(), sent
     assert list((fleet.log_dir / ".claims").iterdir()) == []
 
