@@ -2,10 +2,11 @@
 
 One fleet for the module: ``plotter1`` on the machine's own system (rsync >= 3.2.4) and
 ``harvester1`` from the bullseye root filesystem (``scripts/setup --rootfs``), with its own
-rsync 3.2.3 daemon rolled out by site.yml. archive.yml's default route (auto) tries --fsync, which
-that daemon refuses before any data moves, and falls back to the flush module: the plot is sent
-without removing the source, listed through ``<module>-flush`` (whose pre-xfer exec flushes the
-dir's filesystem), and only then removed on the plotter.
+rsync 3.2.3 daemon rolled out by site.yml. plotfleet_space_info reports that version, so archive.yml's
+default route (auto) takes the flush module from the start: the plot is sent without removing the
+source, listed through ``<module>-flush`` (whose pre-xfer exec flushes the dir's filesystem), and only
+then removed on the plotter. (When the version is unknown, the runner tries --fsync, which that
+daemon refuses before any data moves, and falls back the same way: test_archive_transfers.)
 """
 
 from __future__ import annotations
@@ -82,7 +83,25 @@ def test_a_plot_reaches_a_debian_11_harvester_flushed_before_its_source_goes(fle
     assert on_harvester(fleet, plot.name) == (digest, size), output(result)
     assert not plot.exists()
     log = "\n".join(p.read_text() for p in fleet.host_path("plotter1", TRANSFER_LOGS).glob("*.log"))
-    assert "the harvester's rsync has no --fsync (older than 3.2.4): using its flush module" in log
+    # plotfleet_space_info told the plan the harvester's rsync version: the flush route from the start.
+    assert "sending 1 plot(s) (flush route)" in log and "no --fsync" not in log, log
+    assert f"landed {size} {DST}/{plot.name}" in log
+
+
+def test_a_harvester_of_unknown_rsync_version_is_tried_with_fsync_then_through_its_flush_module(
+        fleet: Fleet, rolled_out: None) -> None:
+    """plotfleet_archive without the harvester's version (an older controller, a hand-made call):
+    the daemon refuses --fsync before any data moves and the runner falls back to the flush route."""
+    plot = new_plot(fleet)
+    digest, size = sha256(plot), plot.stat().st_size
+    args = f"source={DST}/{plot.name} host={fleet.address('harvester1')} module=plots-archive0 flush=auto wait=true"
+    result = fleet.controller_run(["ansible", "plotter1", "-m", "plotfleet_archive", "-a", args],
+                                  env={"ANSIBLE_NOCOLOR": "1"}, timeout=600)
+    assert result.returncode == 0, output(result)
+    assert on_harvester(fleet, plot.name) == (digest, size), output(result)
+    assert not plot.exists()
+    log = "\n".join(p.read_text() for p in fleet.host_path("plotter1", TRANSFER_LOGS).glob("*.log"))
+    assert "the harvester's rsync has no --fsync (older than 3.2.4): using its flush module" in log, log
     assert f"landed {size} {DST}/{plot.name}" in log
 
 

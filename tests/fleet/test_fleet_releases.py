@@ -152,6 +152,10 @@ def test_plotfleet_jobs_info_on_each_release(fleet: Fleet, plotter_job: None) ->
 
 def test_plotfleet_space_info_on_each_release(fleet: Fleet, plotter_job: None) -> None:
     results = ansible(fleet, "plotfleet_space_info")
+    rsync = {host: res["stdout"].split()[2] for host, res in ansible(fleet, "command", "rsync --version").items()}
+    # The daemon's rsync version, which archive.yml hands the plotters to pick their route by.
+    assert {host: result["rsync_version"] for host, result in results.items()} == rsync
+    assert results["bullseye"]["rsync_version"] == "3.2.3"
 
     for host, result in results.items():
         [archive] = result["archive_dirs"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ import yaml
 from fleet import Fleet
 from fleet.procs import wait_for
 from fleet.test_fleet_archive import (
+    PASSWORD_FILE,
     TRANSFER_LOCK,
     Background,
     blocked_lock_waiters,
@@ -71,9 +73,19 @@ CHIA_PYTHON = ".venv-chia/bin/python"
 # Two k25 jobs take 2-4 min on 2 idle cores, but over 20 min when other fleets load the machine (load 15).
 V1_PLOT_TIMEOUT = 2400
 PLAYBOOK_TIMEOUT = 1800
-# Opt-in, for reruns by hand on a loaded machine: a dir that keeps the two v1 plots between runs (made
-# by plot.yml with tests/fleet/vars.yml's keys the first time). Unset (CI): every run plots.
-V1_CACHE = os.environ.get("PLOTFLEET_TEST_V1_CACHE")
+def _v1_cache() -> str:
+    """The dir that keeps the two v1 plots between runs, outside the clone (made by plot.yml with
+    tests/fleet/vars.yml's keys the first time, ~5 min): keyed by the chia release and the keys, so a
+    new chia or new keys plot again. PLOTFLEET_TEST_V1_CACHE names another dir."""
+    root = Path(__file__).resolve().parents[2]
+    keys = yaml.safe_load((root / "tests" / "fleet" / "vars.yml").read_text())["plotter_config"]["plotting"]
+    made_by = (root / "requirements-chia.txt").read_text() + keys["farmer_pk"] + keys["pool_pk"]
+    cache = Path(os.environ.get("PLOTFLEET_CACHE", "/var/cache/plotfleet"))
+    return os.environ.get("PLOTFLEET_TEST_V1_CACHE") or str(
+        cache / f"plots-v1-k25-{hashlib.sha256(made_by.encode()).hexdigest()[:16]}")
+
+
+V1_CACHE = _v1_cache()
 # KiB/s: the k22 plot (12 MB) then takes ~12 s, long enough to crash its harvester part-way.
 SLOW_BWLIMIT = 1000
 V1_NAME = re.compile(r"^plot-k25-\d{4}(-\d\d){4}-[0-9a-f]{64}\.plot$")
@@ -280,8 +292,13 @@ def v1_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
     for path in made:
         path.unlink()
     assert all(V1_NAME.match(name) for name in plots), sorted(plots)
-    if V1_CACHE:
-        keep(list(map(attrgetter("original"), plots.values())), Path(V1_CACHE))
+    # Into the cache whole or not at all: a run stopped while copying leaves no half plot there.
+    building = Path(f"{V1_CACHE}.{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    keep(list(map(attrgetter("original"), plots.values())), building)
+    shutil.rmtree(V1_CACHE, ignore_errors=True)
+    building.rename(V1_CACHE)
     return plots
 
 
@@ -388,7 +405,15 @@ class Farm:
                 # Had the last deletion not been made, the arrivals and the margin would not have fit.
                 kept_room = self.free_before[host] + sum(d.size for d in log[:-1])
                 assert kept_room < sum(plot.size for plot in arrived) + MARGIN, (host, log, arrived)
+        for host in PLOTTERS:  # every claim a run made was dropped at its start or released
+            assert claims(self.fleet, host) == [], (host, claims(self.fleet, host))
         return placed
+
+
+def claims(fleet: Fleet, host: str) -> list[str]:
+    """The plots archive runs have claimed on a plotter (plotfleet_archive claim_state)."""
+    directory = fleet.host_path(host, f"{Path(TRANSFER_LOCK).parent}/.claims")
+    return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
 
 
 def reset(fleet: Fleet, v1: Mapping[str, Plot]) -> None:
@@ -399,6 +424,7 @@ def reset(fleet: Fleet, v1: Mapping[str, Plot]) -> None:
         kill_in_host(fleet, host, rsync_pids(fleet, host, ".plot"))
         for path in files_under(fleet, host, DST):
             path.unlink()
+        shutil.rmtree(fleet.host_path(host, f"{Path(TRANSFER_LOCK).parent}/.claims"), ignore_errors=True)
     for host in HARVESTERS:
         base = seen(fleet, host, ARCHIVE)
         for entry in base.iterdir():
@@ -569,9 +595,12 @@ def test_disk_filled_after_the_deletion_the_plot_waits_and_nothing_more_goes(far
     set_host_vars(fleet, "harvester2", {"plotfleet_replace_max_per_run": 0})  # harvester1 makes the room
     filler = f"{ARCHIVE}/filler"
 
+    run = Background(lambda: archive(fleet))
+    # The run claims the plot on its plotter (under the transfer lock), then makes the room, then
+    # starts the transfer (under the lock again): holding the lock from the claim on, the start waits.
+    claim = fleet.host_path("plotter1", f"{Path(TRANSFER_LOCK).parent}/.claims/{plot.name}")
+    wait_for(claim.exists, 120, f"the run's claim on {plot.name}", interval=0.02)
     with transfer_lock_held(fleet, "plotter1"):
-        run = Background(lambda: archive(fleet))
-        # The room is made right before the transfer starts; the start waits for the lock.
         wait_for(lambda: blocked_lock_waiters(fleet, "plotter1") > 0, 120,
                  "plotter1's archive module to wait for its transfer lock", interval=0.2)
         (deleted,) = deletions(fleet, "harvester1")
@@ -635,7 +664,7 @@ def test_harvester_crash_mid_transfer_after_a_deletion_the_next_run_finishes_tha
     disks.mount()
     assert reservation(fleet, "harvester2") == plot.name
     assert v1_on(fleet, "harvester2") == farm.v1_before["harvester2"] - {deleted.name}
-    daemon = playbook(fleet, "site.yml", "--limit", "harvester2")
+    daemon = playbook(fleet, "site.yml", "--limit", "harvester2", "--tags", "harvester_service")
     assert daemon.returncode == 0, output(daemon)
     # Another plot is ready meanwhile: the only room is the one made for the first, so it waits.
     farm.put({"plotter2": [other]})
@@ -680,3 +709,26 @@ def test_a_plot_corrupted_in_flight_is_quarantined_never_deleted_and_reported(fa
                                                                                   later.name: "harvester2"}
     assert all_deletions(fleet) == [("harvester2", deleted)]
     assert quarantined_files(fleet, "harvester2", plot) == [kept] and sha256(kept) != plot.sha256
+
+
+def test_a_transfer_that_cannot_start_deletes_nothing_and_the_run_says_why(farm: Farm) -> None:
+    """A plotter whose rsync password file rsync would refuse (mode 0644) during the replot."""
+    fleet = farm.fleet
+    plot = farm.v2_sorted(18)[0]
+    farm.put({"plotter1": [plot]})
+    secret = fleet.host_path("plotter1", PASSWORD_FILE)
+    secret.chmod(0o644)
+    try:
+        result = archive(fleet)
+    finally:
+        secret.chmod(0o600)
+
+    assert result.returncode != 0, output(result)
+    assert re.search(rf"FAILED nothing deleted for {plot.name}, its transfer cannot start: .*password file "
+                     rf"{PASSWORD_FILE} is mode 0644", result.stdout), output(result)
+    assert not all_deletions(fleet) and all(reservation(fleet, host) is None for host in HARVESTERS)
+    assert farm.where([plot]) == {plot.name: "plotter1"}
+
+    run_until_placed(farm, [plot])
+
+    farm.assert_replot([plot])
