@@ -302,7 +302,6 @@ stderr:
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -324,6 +323,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     find_transfers,
     finish_rsync,
     foreign_claim,
+    installed_rsync_version,
     password_file_problem,
     rsync_command,
     rsync_version,
@@ -411,7 +411,7 @@ def main() -> None:
     if params["batch_bytes"] < 1 or (params["budget_bytes"] is not None and params["budget_bytes"] < 0):
         fail(f"batch_bytes must be >= 1 and budget_bytes >= 0, got {params['batch_bytes']} and "
              f"{params['budget_bytes']}")
-    route = choose_route(params["flush"], _local_rsync_version(rsync), rsync_version(
+    route = choose_route(params["flush"], installed_rsync_version(rsync), rsync_version(
         f"version {params['harvester_rsync_version']}" if params["harvester_rsync_version"] else ""))
     result.update(route=route, size_bytes=sum(os.path.getsize(path) for path in sources))
     log_file = transfer_log_path(archiving.transfer_log_dir, source, time.time())
@@ -478,12 +478,13 @@ def main() -> None:
             refusal = refusal_now(running)
             if not refusal and not any(os.path.exists(path) for path in sources):
                 refusal = f"{source} is gone: already archived by another run"
+            # Decided: this run's claims end here. Claims are read under this lock only, and before
+            # it is released the process table shows the transfer (or nothing is started).
+            drop_claims(log_dir, sources, run)
             if refusal:
-                drop_claims(log_dir, sources, run)
                 module.exit_json(changed=False, msg=refusal, **result)
             started = time.monotonic()
             proc = start_rsync(result["cmd"], log_file, capture_stderr=False)
-            drop_claims(log_dir, sources, run)  # the process table shows the transfer from now on
     except OSError as err:
         where = getattr(err, "filename", None) or "transfer log dir"
         fail(f"cannot start the transfer: {err.strerror or err} ({where})")
@@ -509,14 +510,6 @@ def main() -> None:
              "Compare the two (sha256) and remove one copy by hand")
     result["bytes_per_second"] = round(result["size_bytes"] / max(outcome.seconds, 1e-6), 1)
     module.exit_json(changed=True, msg=f"sent {names} to {destination} in {outcome.seconds:.1f} s", **result)
-
-
-def _local_rsync_version(rsync: str) -> tuple | None:
-    try:
-        out = subprocess.run([rsync, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rsync_version(out)
 
 
 if __name__ == "__main__":

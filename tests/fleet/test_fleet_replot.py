@@ -639,17 +639,23 @@ def arriving_bytes(fleet: Fleet, host: str, plot: Plot) -> int:
     return 0
 
 
+def slow_replot_to_harvester2(farm: Farm, plot: Plot) -> Background:
+    """An archive run sending ``plot`` from plotter1 slowly into room made on harvester2's disk (the
+    only one allowed to delete), once 2 MiB of it have arrived there."""
+    farm.put({"plotter1": [plot]})
+    set_host_vars(farm.fleet, "harvester1", {"plotfleet_replace_max_per_run": 0})
+    run = Background(lambda: archive(farm.fleet, "-e", f"plotfleet_bwlimit={SLOW_BWLIMIT}"))
+    wait_for(lambda: arriving_bytes(farm.fleet, "harvester2", plot) >= 2 * MIB, 120,
+             f"{plot.name} arriving on harvester2", interval=0.1)
+    return run
+
+
 def test_harvester_crash_mid_transfer_after_a_deletion_the_next_run_finishes_that_slot_first(
         farm: Farm, disks: Disks) -> None:
     fleet = farm.fleet
     (plot,) = farm.v2_sorted(22)
     other = farm.v2_sorted(18)[0]
-    farm.put({"plotter1": [plot]})
-    set_host_vars(fleet, "harvester1", {"plotfleet_replace_max_per_run": 0})  # harvester2's disk makes the room
-
-    run = Background(lambda: archive(fleet, "-e", f"plotfleet_bwlimit={SLOW_BWLIMIT}"))
-    wait_for(lambda: arriving_bytes(fleet, "harvester2", plot) >= 2 * MIB, 120,
-             f"{plot.name} arriving on harvester2", interval=0.1)
+    run = slow_replot_to_harvester2(farm, plot)
     (deleted,) = deletions(fleet, "harvester2")
     assert deleted.plot == plot.name
     fleet.crash("harvester2")
@@ -681,12 +687,7 @@ def test_a_plot_corrupted_in_flight_is_quarantined_never_deleted_and_reported(fa
     fleet = farm.fleet
     (plot,) = farm.v2_sorted(22)
     later = farm.v2_sorted(18)[0]
-    farm.put({"plotter1": [plot]})
-    set_host_vars(fleet, "harvester1", {"plotfleet_replace_max_per_run": 0})  # harvester2's disk makes the room
-
-    run = Background(lambda: archive(fleet, "-e", f"plotfleet_bwlimit={SLOW_BWLIMIT}"))
-    wait_for(lambda: arriving_bytes(fleet, "harvester2", plot) >= 2 * MIB, 120,
-             f"{plot.name} arriving on harvester2", interval=0.1)
+    run = slow_replot_to_harvester2(farm, plot)
     # The disk (or anything between) spoils the plot's header on the harvester while the rest arrives.
     (incoming,) = [p for p in seen(fleet, "harvester2", ARCHIVE).iterdir() if p.name.startswith(f".{plot.name}.")]
     with incoming.open("r+b") as handle:

@@ -35,6 +35,7 @@ from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import HostLock
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import find_plot_name, list_plots
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import RUNNER_FAILED
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
 
 PLOT_FINISHED = "plot_finished"
@@ -201,7 +202,7 @@ def transfer_log_outcome(text: str) -> tuple[str, str | None]:
         said = match.group("text") if match else line  # rsync's --log-file lines carry the same stamp
         if said.startswith("sending "):
             status, reason, since_send = "unfinished", None, []
-        elif said.startswith("rsync failed: ") or (said.startswith("flush through ") and " failed" in said):
+        elif said.startswith(RUNNER_FAILED) or (said.startswith("flush through ") and " failed" in said):
             status, reason = "failed", said
         elif said.startswith("no plot left to send"):
             status, reason = "done", None

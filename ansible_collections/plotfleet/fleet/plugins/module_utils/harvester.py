@@ -233,7 +233,6 @@ def parse_harvester_config(data: Any) -> HarvesterConfig:
     return HarvesterConfig(tuple(dirs), port, address, tuple(subdirs), stale, verify, rsync_bin)
 
 
-
 _DIR_NAMES = "a list of directory names (no '/')"
 
 

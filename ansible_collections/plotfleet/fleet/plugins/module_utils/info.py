@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
@@ -15,7 +14,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pauses
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import ReplaceConfig, dir_replace_report
 from ansible_collections.plotfleet.fleet.plugins.module_utils.state import read_plotter_state
-from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import rsync_version
+from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import installed_rsync_version
 
 
 def plotter_info(config, config_path: str, with_files: bool = False) -> dict[str, Any]:
@@ -53,10 +52,5 @@ def with_replace(entry: dict, replace: ReplaceConfig | None) -> dict:
 def daemon_rsync_version(rsync_bin: str | None) -> str | None:
     """The version ("3.2.7") of the rsync the harvester's daemon runs (the config's rsync.bin, else
     the one on PATH); None when it cannot be run. Plotters pick their transfer route by it."""
-    try:
-        out = subprocess.run([rsync_bin or "rsync", "--version"], stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    version = rsync_version(out)
+    version = installed_rsync_version(rsync_bin or "rsync")
     return ".".join(map(str, version)) if version else None
