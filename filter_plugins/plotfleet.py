@@ -1,9 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller-side filters: fleet status, harvester space, archive planning, log statistics.
 
-They run the same pure logic the modules ship to the hosts. Ansible only makes
-``ansible_collections.plotfleet.fleet.plugins.module_utils`` importable inside modules, so this file adds the project's
-module_utils dir to that package's path for the controller, once.
+The logic is the collection's controller code (plugins/plugin_utils), which reuses the host code
+(plugins/module_utils) where both need the same rule; Ansible's collection loader imports both.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One fleet for the module (plotter1, plotter2, harvester1, harvester2; harvester2
 a 1 GiB tmpfs, room for one k25 plot of ~0.63 GiB with plotfleet_margin 128 MiB from
 tests/fleet/vars.yml). The playbooks run from the controller over SSH with tests/fleet/vars.yml.
 
-Plotting happens once (``real_plots``): one real k25 job per plotter, started by plot.yml. The
+Plotting happens once (``real_plots``): one real k25 job per plotter, started by plot.yml, and the
+two plots are kept between runs (tests/fleet/k25plots.py, shared with the replot test). The
 failure cases then put hard links to those plots back on the plotters under their real names
 and break something while archive.yml runs. Every case ends with the invariant users rely on:
 each plot exists exactly once, complete (its sha256 is the original's), and nothing partial is
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import Fleet
+from fleet import Fleet, k25plots
 from fleet.procs import wait_for
 
 pytestmark = pytest.mark.fleet
@@ -208,26 +209,33 @@ def rolled_out(fleet: Fleet) -> Fleet:
 
 @pytest.fixture(scope="module")
 def real_plots(rolled_out: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plot]:
-    """One real k25 plot from each plotter, made by plot.yml; copies are kept outside the fleet."""
+    """One real k25 plot per plotter, made by plot.yml (or kept from an earlier run: tests/fleet/k25plots.py);
+    copies are kept outside the fleet, and each plot is in its plotter's dst dir."""
     fleet = rolled_out
-    result = playbook(fleet, "plot.yml")
-    assert result.returncode == 0, output(result)
-    assert output(result).count("started 1:") == 2, output(result)
-
-    def finished() -> dict[str, Path]:
-        plots = {host: [f for f in files_under(fleet, host, DST) if f.name.endswith(".plot")] for host in PLOTTERS}
-        # The job lingers a moment after renaming its plot; archive.yml holds a dst while it runs.
-        if not all(plots.values()) or any(plot_jobs_running(fleet, host) for host in PLOTTERS):
-            return {}
-        return {host: found[0] for host, found in plots.items()}
-
-    made = wait_for(finished, PLOT_TIMEOUT, "a finished k25 plot in each plotter's dst dir", interval=2)
     keep = tmp_path_factory.mktemp("plots")
+    kept = k25plots.cached()
+    made = dict(zip(PLOTTERS, kept, strict=True)) if kept else {}
+    if not made:
+        result = playbook(fleet, "plot.yml")
+        assert result.returncode == 0, output(result)
+        assert output(result).count("started 1:") == 2, output(result)
+
+        def finished() -> dict[str, Path]:
+            plots = {host: [f for f in files_under(fleet, host, DST) if f.name.endswith(".plot")] for host in PLOTTERS}
+            # The job lingers a moment after renaming its plot; archive.yml holds a dst while it runs.
+            if not all(plots.values()) or any(plot_jobs_running(fleet, host) for host in PLOTTERS):
+                return {}
+            return {host: found[0] for host, found in plots.items()}
+
+        made = wait_for(finished, PLOT_TIMEOUT, "a finished k25 plot in each plotter's dst dir", interval=2)
     plots = {}
     for host, path in made.items():
         original = keep / path.name
         shutil.copyfile(path, original)
         plots[path.name] = Plot(path.name, sha256(original), host, original)
+    if not k25plots.cached():
+        k25plots.store([plot.original for plot in plots.values()])
+    reset(fleet, plots)
     return plots
 
 

@@ -8,10 +8,11 @@ mounted on its archive dir, so that its plots and the dir's reservation survive 
 host, as a real disk does.
 
 Plots are made once: the v1 k25 plots by plot.yml (one real chia job per plotter, running while the
-first case needs none), the v2 plots by chia's own v2 code through the plotter role's
-plotfleet-chia-plot2 launcher on plotter1: k18 where only the file matters, and one k22 (12 MB) for
-the cases that must catch a transfer part-way. Each case puts hard links of the v2 plots back into
-the plotters' dst dirs and copies back the v1 plots a case deleted.
+first case needs none; kept between runs, tests/fleet/k25plots.py, shared with the archive test), the
+v2 plots by chia's own v2 code through the plotter role's plotfleet-chia-plot2 launcher on plotter1:
+k18 where only the file matters, and one k22 (12 MB) for the cases that must catch a transfer part-way.
+Each case puts hard links of the v2 plots back into the plotters' dst dirs and copies back the v1
+plots a case deleted.
 
 The replace rules are the operator's inventory: group_vars/harvesters.yml beside the fleet's
 inventory (every v1 plot may go); a case that needs one harvester to differ writes its host_vars.
@@ -26,20 +27,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fleet import Fleet
+from fleet import Fleet, k25plots
 from fleet.procs import wait_for
 from fleet.test_fleet_archive import (
     PASSWORD_FILE,
@@ -73,22 +72,8 @@ CHIA_PYTHON = ".venv-chia/bin/python"
 # Two k25 jobs take 2-4 min on 2 idle cores, but over 20 min when other fleets load the machine (load 15).
 V1_PLOT_TIMEOUT = 2400
 PLAYBOOK_TIMEOUT = 1800
-def _v1_cache() -> str:
-    """The dir that keeps the two v1 plots between runs, outside the clone (made by plot.yml with
-    tests/fleet/vars.yml's keys the first time, ~5 min): keyed by the chia release and the keys, so a
-    new chia or new keys plot again. PLOTFLEET_TEST_V1_CACHE names another dir."""
-    root = Path(__file__).resolve().parents[2]
-    keys = yaml.safe_load((root / "tests" / "fleet" / "vars.yml").read_text())["plotter_config"]["plotting"]
-    made_by = (root / "requirements-chia.txt").read_text() + keys["farmer_pk"] + keys["pool_pk"]
-    cache = Path(os.environ.get("PLOTFLEET_CACHE", "/var/cache/plotfleet"))
-    return os.environ.get("PLOTFLEET_TEST_V1_CACHE") or str(
-        cache / f"plots-v1-k25-{hashlib.sha256(made_by.encode()).hexdigest()[:16]}")
-
-
-V1_CACHE = _v1_cache()
 # KiB/s: the k22 plot (12 MB) then takes ~12 s, long enough to crash its harvester part-way.
 SLOW_BWLIMIT = 1000
-V1_NAME = re.compile(r"^plot-k25-\d{4}(-\d\d){4}-[0-9a-f]{64}\.plot$")
 LOG_LINE = re.compile(r"^\S+ deleted (?P<path>\S+) size=(?P<size>\d+) kind=(?P<kind>\S+) rule=(?P<rule>\"[^\"]*\") "
                       r"for=(?P<plot>\S+) on=(?P<on>\S+)$")
 
@@ -239,7 +224,7 @@ def rolled_out(fleet: Fleet) -> Fleet:
 @pytest.fixture(scope="module")
 def plotting(rolled_out: Fleet) -> Fleet:
     """One real k25 job per plotter, started by plot.yml; they run while the first cases need none."""
-    if cached_v1_plots():
+    if k25plots.cached():
         return rolled_out
     result = playbook(rolled_out, "plot.yml")
     assert result.returncode == 0, output(result)
@@ -278,8 +263,8 @@ def v2_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def v1_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plot]:
     """The two real k25 plots, once finished; kept outside the fleet, gone from the plotters."""
     fleet = plotting
-    if cached_v1_plots():
-        return keep(cached_v1_plots(), tmp_path_factory.mktemp("v1"))
+    if k25plots.cached():
+        return keep(k25plots.cached(), tmp_path_factory.mktemp("v1"))
 
     def finished() -> list[Path]:
         plots = [f for host in PLOTTERS for f in files_under(fleet, host, DST) if f.name.endswith(".plot")]
@@ -291,22 +276,8 @@ def v1_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
     plots = keep(made, tmp_path_factory.mktemp("v1"))
     for path in made:
         path.unlink()
-    assert all(V1_NAME.match(name) for name in plots), sorted(plots)
-    # Into the cache whole or not at all: a run stopped while copying leaves no half plot there.
-    building = Path(f"{V1_CACHE}.{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
-    keep(list(map(attrgetter("original"), plots.values())), building)
-    shutil.rmtree(V1_CACHE, ignore_errors=True)
-    building.rename(V1_CACHE)
+    k25plots.store([plot.original for plot in plots.values()])
     return plots
-
-
-def cached_v1_plots() -> list[Path]:
-    if not V1_CACHE or not Path(V1_CACHE).is_dir():
-        return []
-    found = sorted(p for p in Path(V1_CACHE).iterdir() if V1_NAME.match(p.name))
-    return found if len(found) == 2 else []
 
 
 @dataclass

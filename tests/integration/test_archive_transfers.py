@@ -459,7 +459,7 @@ def test_max_connections_2_lets_the_plan_send_two_transfers_to_one_disk(fleet: F
 
 
 def test_a_slot_takes_plots_that_finish_while_it_runs_without_another_run(fleet: Fleet) -> None:
-    fleet.write_config(bwlimit=100)  # ~40 s for the first plot: the slot still runs when the others finish
+    fleet.write_config(bwlimit=250)  # ~16 s a plot: the slot still runs when the others finish
     first = fleet.new_plot()
     inventory = str(write_inventory(fleet, extra_harvester=False, modules=("m0",)))
     run = run_playbook("archive.yml", {"plotfleet_margin": 0}, inventory=inventory)
