@@ -82,9 +82,7 @@ def main() -> None:
     try:
         files = sources(ENTRY)
         written, removed = install(dest, files, check=module.check_mode)
-    except HostCodeError as err:
-        module.fail_json(msg=f"install the hook's code in {dest}: {err}")
-    except OSError as err:
+    except (HostCodeError, OSError) as err:
         module.fail_json(msg=f"install the hook's code in {dest}: {err}")
     module.exit_json(changed=bool(written or removed), files=sorted(files), written=written, removed=removed)
 

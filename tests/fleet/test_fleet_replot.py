@@ -263,8 +263,9 @@ def v2_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def v1_plots(plotting: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plot]:
     """The two real k25 plots, once finished; kept outside the fleet, gone from the plotters."""
     fleet = plotting
-    if k25plots.cached():
-        return keep(k25plots.cached(), tmp_path_factory.mktemp("v1"))
+    kept = k25plots.cached()
+    if kept:
+        return keep(kept, tmp_path_factory.mktemp("v1"))
 
     def finished() -> list[Path]:
         plots = [f for host in PLOTTERS for f in files_under(fleet, host, DST) if f.name.endswith(".plot")]

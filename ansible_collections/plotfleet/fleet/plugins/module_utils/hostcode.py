@@ -34,6 +34,15 @@ def _spec(name: str):
         return None
 
 
+def _in_package(name: str) -> bool:
+    return name == PACKAGE or name.startswith(PACKAGE + ".")
+
+
+def _is_package(name: str) -> bool:
+    spec = _spec(name)
+    return spec is not None and spec.submodule_search_locations is not None
+
+
 def _relative_path(name: str, spec) -> str:
     parts = name[len(PACKAGE):].lstrip(".").split(".") if name != PACKAGE else []
     if spec.submodule_search_locations is not None:  # a package: its __init__.py
@@ -58,17 +67,18 @@ def sources(entry: str) -> dict[str, bytes]:
         found[_relative_path(name, spec)] = data
         # Every package between PACKAGE and this module runs its __init__ on import.
         parent = name.rpartition(".")[0]
-        while parent.startswith(PACKAGE):
+        while _in_package(parent):
             todo.append(parent)
             parent = parent.rpartition(".")[0]
         for node in ast.walk(ast.parse(data)):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(PACKAGE):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and _in_package(node.module or ""):
                 todo.append(node.module)
-                # ``from PACKAGE import plotcheck`` imports a submodule by name.
-                todo.extend(f"{node.module}.{alias.name}" for alias in node.names
-                            if _spec(f"{node.module}.{alias.name}") is not None)
+                # ``from PACKAGE import plotcheck`` imports a submodule of a package by name.
+                if _is_package(node.module):
+                    todo.extend(f"{node.module}.{alias.name}" for alias in node.names
+                                if _spec(f"{node.module}.{alias.name}") is not None)
             elif isinstance(node, ast.Import):
-                todo.extend(alias.name for alias in node.names if alias.name.startswith(PACKAGE + "."))
+                todo.extend(alias.name for alias in node.names if _in_package(alias.name))
     return found
 
 
