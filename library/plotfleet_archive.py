@@ -281,9 +281,15 @@ completed:
   sample: true
 rc:
   description: rsync's exit code.
-  returned: when the transfer ended
+  returned: when the transfer ended, except when the harvester refused it as busy
   type: int
   sample: 0
+rsync_rc:
+  description: rsync's exit code when the harvester refused the connection as busy (not C(rc),
+    which Ansible would count as a failed task).
+  returned: when the harvester refused the connection as busy
+  type: int
+  sample: 5
 seconds:
   description: Wall time of the transfer (with O(wait=true)).
   returned: when the transfer ended
@@ -494,11 +500,13 @@ def main() -> None:
     result.update(started=True, pid=outcome.pid, log_file=log_file, completed=outcome.rc == 0 and not left)
     if outcome.rc is None:
         module.exit_json(changed=True, msg=f"started transfer pid {outcome.pid}: {names} -> {destination}", **result)
-    result.update(rc=outcome.rc, seconds=round(outcome.seconds, 3))
+    result["seconds"] = round(outcome.seconds, 3)
     if outcome.rc != 0 and daemon_was_busy(outcome.stderr):
-        result.update(started=False, busy=True, stderr=outcome.stderr)
+        # No rc in this result: Ansible marks any result with a non-zero rc as failed.
+        result.update(started=False, busy=True, rsync_rc=outcome.rc, stderr=outcome.stderr)
         module.exit_json(changed=False, msg=f"{what}: not sent, {params['module']} is receiving another plot "
                          "(its max connections are in use); the plot stays for the next run", **result)
+    result["rc"] = outcome.rc
     if outcome.rc != 0:
         result["stderr"] = outcome.stderr
         exists = "the source is still complete in place" if source in left else "the source is gone"
