@@ -156,3 +156,26 @@ def test_rule_without_prefix_once_per_line_in_order() -> None:
     for line in data.splitlines(keepends=True):
         by_line.feed(line)
     assert dataclasses.asdict(whole.info) == dataclasses.asdict(by_line.info)
+
+
+def test_chiapos_noise_gate_keeps_every_line_a_rule_wants() -> None:
+    """The scan with chiapos' declared noise finds the same lines as without it, far fewer tried."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _Dispatch
+
+    chia = PLOTTERS["chia"]
+    assert chia.log_noise
+    gated, plain = _Dispatch(chia.log_rules, chia.log_noise), _Dispatch(chia.log_rules)
+    for name in ("chia-2.7.5-k25.log", "chiapos-2.0.12-k18.log"):
+        data = (LOGS / name).read_bytes()
+        found = [m.group() for m in gated.candidates.finditer(data)]
+        assert found == [m.group() for m in plain.candidates.finditer(data)] and len(found) > 20
+        noisy = data.replace(b"\nComputing table 2\n", b"\n\tBucket Computing table 2\n")
+        assert len([m.group() for m in gated.candidates.finditer(noisy)]) == len(found) - 1  # what it hides
+
+
+@pytest.mark.parametrize("noise", ["", "\t", "\tStarting", "Time for phase 1"])
+def test_noise_that_would_hide_a_rules_lines_is_refused(noise: str) -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _Dispatch
+
+    with pytest.raises(ValueError, match="would hide the lines of a rule"):
+        _Dispatch(PLOTTERS["chia"].log_rules, (noise,))

@@ -115,7 +115,12 @@ class _Dispatch:
     line, so no ``startswith`` test is left.
     """
 
-    def __init__(self, rules: Sequence[LogRule]) -> None:
+    def __init__(self, rules: Sequence[LogRule], noise: Sequence[str] = ()) -> None:
+        for start in noise:
+            hidden = [r.prefix for r in rules
+                      if r.prefix and (r.prefix.startswith(start) or start.startswith(r.prefix))]
+            if not start or hidden:
+                raise ValueError(f"log noise {start!r} would hide the lines of a rule ({hidden[:1]})")
         self.anywhere = tuple(r for r in rules if not r.prefix)
         firsts = {r.prefix[0] for r in rules if r.prefix}
         self.by_first = {c: tuple(r for r in rules if not r.prefix or r.prefix[0] == c) for c in firsts}
@@ -127,7 +132,7 @@ class _Dispatch:
         self.group_rules: list[_Steps | None] = []
         self.anywhere_steps: _Steps = tuple((r.pattern.match, r.action) for r in self.anywhere)
         if prefixes and all(r.contains for r in self.anywhere):
-            self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules)
+            self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules, noise)
 
     def rules_for(self, line: str) -> tuple[LogRule, ...]:
         return self.by_first.get(line[:1], self.anywhere)
@@ -141,7 +146,7 @@ def _line_at(data: bytes, start: int) -> str:
 
 
 def _line_starts(
-    prefixes: Sequence[str], rules: Sequence[LogRule]
+    prefixes: Sequence[str], rules: Sequence[LogRule], noise: Sequence[str] = ()
 ) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
@@ -152,6 +157,9 @@ def _line_starts(
     it), and every prefix's alternative ends in an empty group, so its ``lastindex`` names the
     longest prefix that starts the line (longer prefixes come first); the rules to try are those
     whose prefix is a prefix of it, and those without a prefix, in table order.
+
+    A line starting with one of the ``noise`` literals is ruled out by a lookahead right after the
+    ``\n``: one test for the bulk of a chiapos log instead of a walk through the prefixes' branches.
     """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
@@ -171,10 +179,11 @@ def _line_starts(
     branches.append("\x1b[^\n]*()")
     group_rules.append(None)
     body = "(?:" + "|".join(branches) + ")"
-    return re.compile(("\n" + body).encode()), re.compile(body.encode()), group_rules
+    gate = "(?!" + "|".join(map(re.escape, noise)) + ")" if noise else ""
+    return re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules
 
 
-_DISPATCH = {name: _Dispatch(plotter.log_rules) for name, plotter in PLOTTERS.items()}
+_DISPATCH = {name: _Dispatch(plotter.log_rules, plotter.log_noise) for name, plotter in PLOTTERS.items()}
 
 # Every plotter's markers, as bytes: a line that holds none of them cannot name its plotter, so the
 # search for the line that does skips to the first marker (None when a plotter has no markers).
@@ -273,6 +282,19 @@ class LogParser:
                 next_extra = self._next_extra(extra, pos, len(data))
             self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
         # The loop of _try, inline: this is the hot path of a long log.
+        if next_extra == len(data):  # no line holds a literal of a rule without prefix (chiapos)
+            for found in scan.finditer(data, pos):
+                line = found.group().decode("utf-8", "replace")
+                rules = group_rules[found.lastindex]  # type: ignore[index]
+                if rules is None or "\x1b" in line:
+                    self._apply(_ANSI.sub("", line[1:]), complete=True)
+                    continue
+                for match_line, action in rules:
+                    match = match_line(line, 1)
+                    if match is not None:
+                        action(info, match)
+                        break
+            return
         for found in scan.finditer(data, pos):
             if found.start() >= next_extra - 1:  # an extra line comes first, or is this one
                 start = found.start() + 1

@@ -167,3 +167,7 @@ class Plotter:
     # Literal strings one of which the signature needs: a substring test is far cheaper than the
     # regex on text that is not a plot log at all (most of a log dir's other files).
     log_markers: tuple[str, ...] = ()
+    # Line starts that no rule wants and that most lines of a long log have (chiapos' per-bucket
+    # lines): the candidate scan rules such a line out with one test instead of trying every
+    # prefix. No rule's prefix may start with one of them, nor be the start of one.
+    log_noise: tuple[str, ...] = ()
