@@ -32,13 +32,11 @@ class CallbackModule(DefaultCallback):
     CALLBACK_NAME = "plotfleet.fleet.fleet"
 
     def v2_playbook_on_start(self, playbook) -> None:
-        # Load the filter plugins here, in ansible-playbook's own process: every task's worker is
-        # forked from it and then finds them (plotfleet's controller code with its compiled regexes)
-        # already imported, instead of importing them anew for each task and host.
-        from ansible.plugins.loader import filter_loader
+        # The controller code behind plotfleet's filters (its plotter regexes compiled at import),
+        # imported here in ansible-playbook's own process: every task's worker is forked from it
+        # and inherits it, instead of importing it anew for each task and host that templates.
+        from ansible_collections.plotfleet.fleet.plugins.plugin_utils import analysis, fleetvars, report  # noqa: F401
 
-        for _ in filter_loader.all(class_only=True):
-            pass
         super().v2_playbook_on_start(playbook)
 
     def _reported_below(self, result) -> bool:
