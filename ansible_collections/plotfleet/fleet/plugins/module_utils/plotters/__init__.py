@@ -282,19 +282,6 @@ class LogParser:
                 next_extra = self._next_extra(extra, pos, len(data))
             self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
         # The loop of _try, inline: this is the hot path of a long log.
-        if next_extra == len(data):  # no line holds a literal of a rule without prefix (chiapos)
-            for found in scan.finditer(data, pos):
-                line = found.group().decode("utf-8", "replace")
-                rules = group_rules[found.lastindex]  # type: ignore[index]
-                if rules is None or "\x1b" in line:
-                    self._apply(_ANSI.sub("", line[1:]), complete=True)
-                    continue
-                for match_line, action in rules:
-                    match = match_line(line, 1)
-                    if match is not None:
-                        action(info, match)
-                        break
-            return
         for found in scan.finditer(data, pos):
             if found.start() >= next_extra - 1:  # an extra line comes first, or is this one
                 start = found.start() + 1
