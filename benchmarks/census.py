@@ -44,10 +44,10 @@ from pathlib import Path
 from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     ArchiveDir,
     HarvesterConfig,
+    harvester_info,
     report_dir,
     snapshot_dir,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.info import harvester_info
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
     BLADEBIT,
     GIGAHORSE,

@@ -313,6 +313,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import installed_rsync_version, rsync_version
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason, read_pause
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfer_runner import (
@@ -329,10 +330,8 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     find_transfers,
     finish_rsync,
     foreign_claim,
-    installed_rsync_version,
     password_file_problem,
     rsync_command,
-    rsync_version,
     runner_command,
     source_problem,
     start_refusal,

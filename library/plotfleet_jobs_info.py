@@ -253,8 +253,8 @@ paused:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.info import plotter_info
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
+from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
 
 
 def main() -> None:

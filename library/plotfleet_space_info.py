@@ -367,10 +367,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     HarvesterConfig,
     HarvesterConfigError,
+    harvester_info,
     load_harvester_config,
     parse_archive_dirs,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.info import harvester_info
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import list_quarantined
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     ReplaceConfig,

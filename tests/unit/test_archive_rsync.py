@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import rsync_version
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     SENT_PREFIX,
     Transfer,
@@ -21,7 +22,6 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import (
     parse_rsync_command,
     password_file_problem,
     rsync_command,
-    rsync_version,
     runner_command,
     sent_names,
     source_problem,

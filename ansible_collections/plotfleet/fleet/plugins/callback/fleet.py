@@ -32,11 +32,14 @@ class CallbackModule(DefaultCallback):
     CALLBACK_NAME = "plotfleet.fleet.fleet"
 
     def v2_playbook_on_start(self, playbook) -> None:
-        # The controller code behind plotfleet's filters (its plotter regexes compiled at import),
-        # imported here in ansible-playbook's own process: every task's worker is forked from it
-        # and inherits it, instead of importing it anew for each task and host that templates.
-        from ansible_collections.plotfleet.fleet.plugins.plugin_utils import analysis, fleetvars, report  # noqa: F401
+        # Ansible loads every legacy filter plugin file (its own and filter_plugins/plotfleet.py) in
+        # the first task worker that templates any filter, `default` included: in each task worker,
+        # for each host, since workers fork from ansible-playbook's process, which never templates.
+        # Loaded here once, every worker inherits them.
+        from ansible.plugins.loader import filter_loader
 
+        for _plugin in filter_loader.all():
+            pass
         super().v2_playbook_on_start(playbook)
 
     def _reported_below(self, result) -> bool:

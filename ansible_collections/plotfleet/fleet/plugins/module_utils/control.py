@@ -13,6 +13,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import (
     job_dirs,
     temp_files,
 )
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import prefix_matches
 
 try:
     import psutil
@@ -22,14 +23,6 @@ except ImportError:
 
 class ControlError(Exception):
     pass
-
-
-def prefix_matches(plot_id: str | None, pid: int, prefix: str) -> bool:
-    """Whether a job is named by prefix: a plot-id prefix, or ``pid:N`` for a job with no id yet."""
-    prefix = prefix.strip().lower()
-    if prefix.startswith("pid:"):
-        return prefix[4:] == str(pid)
-    return bool(plot_id) and plot_id.startswith(prefix)
 
 
 def match_prefix(jobs: Sequence[Job], prefix: str) -> list[Job]:

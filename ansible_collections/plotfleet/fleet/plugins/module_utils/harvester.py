@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
     REQUIRED,
@@ -30,7 +30,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.checks import (
     key_path,
     show,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import dir_refusal
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import dir_refusal, installed_rsync_version
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
     FINISHED_SUFFIXES,
     disk_space,
@@ -42,6 +42,9 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
 )
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import VerifySettings, parse_verify_settings
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import all_open_paths
+
+if TYPE_CHECKING:  # replace.py imports this module; a harvester's report imports replace.py's code when it runs
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import ReplaceConfig
 
 # Subdirs of an archive dir where rsync may keep files in flight: the conventional
 # --partial-dir name and the names plotfleet's own transfers may pass as --temp-dir/--partial-dir.
@@ -482,3 +485,39 @@ def _is_plain_name(name: Any) -> bool:
 
 def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
+
+
+def harvester_info(config: HarvesterConfig, replace: ReplaceConfig | None = None, plot_names: bool = True,
+                   window_seconds: float | None = None) -> dict[str, Any]:
+    """plotfleet_space_info's result (and the dashboard agent's, so both say the same): every archive
+    dir (with its census, reservation and, with rules, replaceable plots) and the host totals.
+    ``window_seconds`` defaults to the harvester's arrival window."""
+    window = DEFAULT_ARRIVAL_WINDOW_SECONDS if window_seconds is None else window_seconds
+    reports, host = inspect_harvester(config, plot_names, window)
+    return {
+        "archive_dirs": [with_replace(report.as_dict(), replace) for report in reports],
+        "host": host,
+        "rsync_port": config.rsync_port,
+        "rsync_version": daemon_rsync_version(config.rsync_bin),
+        "replace": replace.as_dict() if replace else None,
+    }
+
+
+def with_replace(entry: dict, replace: ReplaceConfig | None) -> dict:
+    """A dir's report with its reservation and replaceable plots (a readable dir only)."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import dir_replace_report
+
+    entry.update(reservation=None, replaceable=None)
+    if not entry.get("error"):
+        try:
+            entry.update(dir_replace_report(entry["path"], replace))
+        except OSError as err:
+            entry["error"] = f"cannot read {entry['path']} for replaceable plots: {err.strerror or err}"
+    return entry
+
+
+def daemon_rsync_version(rsync_bin: str | None) -> str | None:
+    """The version ("3.2.7") of the rsync the harvester's daemon runs (the config's rsync.bin, else
+    the one on PATH); None when it cannot be run. Plotters pick their transfer route by it."""
+    version = installed_rsync_version(rsync_bin or "rsync")
+    return ".".join(map(str, version)) if version else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -126,3 +127,19 @@ def _containing_mount(path: str) -> str:
     while not is_mount_point(path) and path != os.path.dirname(path):
         path = os.path.dirname(path)
     return path
+
+
+def rsync_version(text: str) -> tuple[int, ...] | None:
+    """(3, 2, 3) from ``rsync --version`` output ("rsync  version 3.2.3  protocol version 31")."""
+    match = re.search(r"version\s+v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def installed_rsync_version(rsync: str) -> tuple[int, ...] | None:
+    """The version of the rsync at ``rsync`` (a path, or a name on PATH); None when it cannot be run."""
+    try:
+        out = subprocess.run([rsync, "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rsync_version(out)

@@ -172,6 +172,14 @@ def find_plot_name(text: str) -> tuple[PlotName, str] | None:
     return None
 
 
+def prefix_matches(plot_id: str | None, pid: int, prefix: str) -> bool:
+    """Whether a job (or its plot) is named by prefix: a plot-id prefix, or ``pid:N`` for a job with no id yet."""
+    prefix = prefix.strip().lower()
+    if prefix.startswith("pid:"):
+        return prefix[4:] == str(pid)
+    return bool(plot_id) and plot_id.startswith(prefix)
+
+
 def plot_kind(name: str) -> PlotKind | None:
     """The kind of a finished plot from its file name; None when the name is not a standard one."""
     parsed = parse_plot_name(name)

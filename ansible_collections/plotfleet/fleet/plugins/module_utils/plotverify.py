@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.chiarpc import RpcError, confirm_loaded
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import HostLock
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotcheck import read_head, structural_problems
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
@@ -391,6 +390,9 @@ def confirm_farmed(verdicts: list[Verdict], settings: VerifySettings) -> None:
         return
     # The chia harvester names plots by their resolved paths.
     paths = {os.path.realpath(os.path.join(item.dir, item.name)): item for item in passed}
+    # Imported here: its HTTP and TLS modules are a good part of every space_info run's start otherwise.
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.chiarpc import RpcError, confirm_loaded
+
     try:
         answers = confirm_loaded(harvester.root, harvester.rpc_port, paths, harvester.confirm_seconds,
                                  host=harvester.host)

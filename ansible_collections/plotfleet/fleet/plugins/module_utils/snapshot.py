@@ -13,7 +13,7 @@ never a traceback. Requests run in threads, so a kill waiting for its job to end
 the next refresh. The agent ends when its stdin closes (the dashboard quit or the link broke).
 
 What a snapshot holds is what the modules return -- ``plotfleet_jobs_info`` on a plotter and
-``plotfleet_space_info`` on a harvester (module_utils/info.py, the one function per role) --
+``plotfleet_space_info`` on a harvester (state.plotter_info and harvester.harvester_info) --
 plus the plotter's past runs from its logs (progress.py) for the estimates of the jobs' ends.
 Job control is ``plotfleet_job``'s own logic (control.act).
 """
@@ -49,7 +49,7 @@ class Agent:
         return result
 
     def _plotter(self, config_path: str) -> dict:
-        from ansible_collections.plotfleet.fleet.plugins.module_utils.info import plotter_info
+        from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
 
         config = self._plotter_config(config_path)
         if isinstance(config, dict):
@@ -82,9 +82,9 @@ class Agent:
     def _harvester(config_path: str) -> dict:
         from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
             HarvesterConfigError,
+            harvester_info,
             load_harvester_config,
         )
-        from ansible_collections.plotfleet.fleet.plugins.module_utils.info import harvester_info
 
         try:
             config = load_harvester_config(config_path)

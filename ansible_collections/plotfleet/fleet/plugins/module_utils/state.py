@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import same_path
 from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import COMMAND_HINTS, Job, discover_jobs
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pauses
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import PlotFile, disk_space, list_plots
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import command_lines
 from ansible_collections.plotfleet.fleet.plugins.module_utils.transfers import Transfer, find_transfers
@@ -114,3 +116,11 @@ def read_plotter_state(config, proc_root: str = "/proc") -> PlotterState:
     tmp_states, dst_states = build_dir_states(config.directories.tmp, config.directories.dst, jobs,
                                               config.directories.refusal)
     return PlotterState(jobs, tmp_states, dst_states, find_transfers(proc_root, cmdlines=cmdlines), now)
+
+
+def plotter_info(config, config_path: str, with_files: bool = False) -> dict[str, Any]:
+    """plotfleet_jobs_info's result (and the dashboard agent's, so both say the same): jobs, tmp/dst
+    dirs, transfers, and the operator's pauses."""
+    info = read_plotter_state(config).as_dict(with_files=with_files)
+    info["paused"] = pauses(config_path)
+    return info

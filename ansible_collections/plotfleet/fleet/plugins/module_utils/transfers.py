@@ -469,22 +469,6 @@ def sent_names(text: str) -> list[str]:
     return [line[len(SENT_PREFIX):].strip() for line in text.splitlines() if line.startswith(SENT_PREFIX)]
 
 
-def rsync_version(text: str) -> tuple[int, ...] | None:
-    """(3, 2, 3) from ``rsync --version`` output ("rsync  version 3.2.3  protocol version 31")."""
-    match = re.search(r"version\s+v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
-    return tuple(int(part or 0) for part in match.groups()) if match else None
-
-
-def installed_rsync_version(rsync: str) -> tuple[int, ...] | None:
-    """The version of the rsync at ``rsync`` (a path, or a name on PATH); None when it cannot be run."""
-    try:
-        out = subprocess.run([rsync, "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                             timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rsync_version(out)
-
-
 def choose_route(setting: str, local: tuple[int, ...] | None, remote: tuple[int, ...] | None) -> str:
     """``fsync`` or ``flush`` when known; ``auto`` when the harvester's rsync is unknown: the runner
     then tries --fsync and, when the daemon refuses the option (before any data moves), the flush."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.control import prefix_matches
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import prefix_matches
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import summary_lines
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import render_census
