@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,26 @@ def test_noise_that_would_hide_a_rules_lines_is_refused(noise: str) -> None:
 
     with pytest.raises(ValueError, match="would hide the lines of a rule"):
         _Dispatch(PLOTTERS["chia"].log_rules, (noise,))
+
+
+def test_every_plotters_dispatch_builds() -> None:
+    """Built on first use now, so a bad declaration (noise hiding a rule) must show up here."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _dispatch_for
+
+    for name in PLOTTERS:
+        assert _dispatch_for(name) is _dispatch_for(name)
+        assert all(rule.pattern.pattern == rule.regex for rule in PLOTTERS[name].log_rules)
+
+
+def test_importing_the_plotters_compiles_no_log_rule() -> None:
+    """A module run that reads no log (a plotter with no job) pays for none of the rules' regexes."""
+    code = (
+        "import os\n"
+        "from ansible.plugins.loader import init_plugin_loader\n"
+        f"init_plugin_loader([{str(Path(__file__).resolve().parents[2])!r}])\n"
+        "from ansible_collections.plotfleet.fleet.plugins.module_utils import plotters, jobs, state\n"
+        "rules = [r for p in plotters.PLOTTERS.values() for r in p.log_rules]\n"
+        "print(len(rules), len(plotters._DISPATCH), sum('pattern' in vars(r) for r in rules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) > 50 and out[1:] == ["0", "0"], out

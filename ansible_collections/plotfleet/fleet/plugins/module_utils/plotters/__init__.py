@@ -183,7 +183,16 @@ def _line_starts(
     return re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules
 
 
-_DISPATCH = {name: _Dispatch(plotter.log_rules, plotter.log_noise) for name, plotter in PLOTTERS.items()}
+_DISPATCH: dict[str, _Dispatch] = {}
+
+
+def _dispatch_for(name: str) -> _Dispatch:
+    """The plotter's dispatch, built (its regexes compiled) when a log of it is first read."""
+    dispatch = _DISPATCH.get(name)
+    if dispatch is None:  # two threads may both build it: the same value, one kept
+        plotter = PLOTTERS[name]
+        dispatch = _DISPATCH.setdefault(name, _Dispatch(plotter.log_rules, plotter.log_noise))
+    return dispatch
 
 # Every plotter's markers, as bytes: a line that holds none of them cannot name its plotter, so the
 # search for the line that does skips to the first marker (None when a plotter has no markers).
@@ -209,7 +218,7 @@ class LogParser:
         if plotter is not None and plotter not in PLOTTERS:
             raise ValueError(f"unknown plotter {plotter!r}: expected one of {', '.join(PLOTTERS)}")
         self._info = LogInfo(plotter=plotter)
-        self._dispatch = _DISPATCH[plotter] if plotter else None
+        self._dispatch = _dispatch_for(plotter) if plotter else None
         self._pending = b""
         self._undetected: list[str] = []
         self._fed = 0  # bytes fed so far
@@ -395,7 +404,7 @@ class LogParser:
                 self._undetected.append(line)
             return False
         self._info.plotter = name
-        self._dispatch = _DISPATCH[name]
+        self._dispatch = _dispatch_for(name)
         earlier, self._undetected = self._undetected, []
         for old in earlier:
             self._apply(old, complete=True)

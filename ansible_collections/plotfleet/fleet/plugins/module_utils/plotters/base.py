@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -138,15 +139,21 @@ LogAction = Callable[[LogInfo, "re.Match[str]"], None]
 
 @dataclass(frozen=True)
 class LogRule:
-    """``pattern`` is matched at the start of a line; ``prefix`` is a literal every matching line
+    """``regex`` is matched at the start of a line; ``prefix`` is a literal every matching line
     starts with, so a parser can skip the regex for most lines with a cheap string test. A rule
     without a prefix names in ``contains`` a literal every matching line contains, if it can: the
     parser then finds its lines with a substring search instead of trying it on every line."""
 
-    pattern: re.Pattern[str]
+    regex: str
     action: LogAction
     prefix: str = ""
     contains: str = ""
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """Compiled when a log of this plotter is first read, not at import: a module run that reads
+        no log, or one plotter's, compiles no other plotter's rules (over 100 regexes in all)."""
+        return re.compile(self.regex)
 
 
 @dataclass(frozen=True)

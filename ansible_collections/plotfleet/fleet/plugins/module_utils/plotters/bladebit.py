@@ -398,7 +398,7 @@ LOG_RULES: tuple[LogRule, ...] = (
     lt.rule("Plot ", r"(.+\.plot) finished writing to disk:", _v1_written),
     # The plot writer renames "<name>.plot.tmp" when the file is complete; the line starts with
     # the output dir, so it has no fixed prefix.
-    LogRule(re.compile(r".*?\.plot\.tmp -> (.+\.plot)"), _renamed, contains=".plot.tmp -> "),
+    LogRule(r".*?\.plot\.tmp -> (.+\.plot)", _renamed, contains=".plot.tmp -> "),
 )
 
 # The header, else lines of a plot under way that only bladebit prints: a log that starts mid-run

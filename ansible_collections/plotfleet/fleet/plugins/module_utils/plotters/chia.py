@@ -196,7 +196,7 @@ def key_options(plotting: Mapping[str, Any] | Any, farmer: str, pool: str, contr
 
 # Lines of chia's own logger around the chiapos output, e.g.
 # 2026-11-25T08:18:51.415 2.7.5  chia.plotting.create_plots       : INFO     Creating 1 plots of size 25, ...
-_LOGGER = re.compile(
+_LOGGER = (
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)? (?:(\d[\w.+-]*) +)?(?:chia|src)\.plotting\.create_plots\s*:"
     r"\s*\w+\s+(.*)"
 )

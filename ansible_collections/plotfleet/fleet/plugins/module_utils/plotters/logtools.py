@@ -40,7 +40,7 @@ SECONDS = r"(\d+(?:\.\d*)?(?:e[+-]?\d+)?)"  # madMAx prints doubles with iostrea
 
 def rule(prefix: str, rest: str, action: LogAction) -> LogRule:
     """A rule for lines that start with the literal ``prefix`` followed by the regex ``rest``."""
-    return LogRule(re.compile(re.escape(prefix) + rest), action, prefix)
+    return LogRule(re.escape(prefix) + rest, action, prefix)
 
 
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
