@@ -1,8 +1,10 @@
-"""Host primitives every module shares: one lock, one detached start, one path normalisation.
+"""Host primitives every module shares: one lock, one detached start, one path normalisation,
+one rsync version probe.
 
 Kept apart so that there is exactly one way to do each: scheduling passes and archive runs lock
-the same way, plot jobs and transfers are started detached the same way, and every comparison of
-directories normalises paths the same way.
+the same way, plot jobs and transfers are started detached the same way, every comparison of
+directories normalises paths the same way, and a plotter's transfer route and a harvester's report
+read rsync's version the same way (without loading the transfer code).
 """
 
 from __future__ import annotations
