@@ -43,7 +43,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import (
 from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import VerifySettings, parse_verify_settings
 from ansible_collections.plotfleet.fleet.plugins.module_utils.proctable import all_open_paths
 
-if TYPE_CHECKING:  # replace.py imports this module; a harvester's report imports replace.py's code when it runs
+if TYPE_CHECKING:  # imported by with_replace when it runs: the verify hook and events import this module without it
     from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import ReplaceConfig
 
 # Subdirs of an archive dir where rsync may keep files in flight: the conventional
@@ -488,12 +488,10 @@ def _kind(value: Any) -> str:
 
 
 def harvester_info(config: HarvesterConfig, replace: ReplaceConfig | None = None, plot_names: bool = True,
-                   window_seconds: float | None = None) -> dict[str, Any]:
+                   window_seconds: float = DEFAULT_ARRIVAL_WINDOW_SECONDS) -> dict[str, Any]:
     """plotfleet_space_info's result (and the dashboard agent's, so both say the same): every archive
-    dir (with its census, reservation and, with rules, replaceable plots) and the host totals.
-    ``window_seconds`` defaults to the harvester's arrival window."""
-    window = DEFAULT_ARRIVAL_WINDOW_SECONDS if window_seconds is None else window_seconds
-    reports, host = inspect_harvester(config, plot_names, window)
+    dir (with its census, reservation and, with rules, replaceable plots) and the host totals."""
+    reports, host = inspect_harvester(config, plot_names, window_seconds)
     return {
         "archive_dirs": [with_replace(report.as_dict(), replace) for report in reports],
         "host": host,
