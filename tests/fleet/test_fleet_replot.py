@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import _FRESH_SECONDS
 from fleet import Fleet, k25plots
 from fleet.procs import wait_for
 from fleet.test_fleet_archive import (
@@ -611,6 +613,14 @@ def arriving_bytes(fleet: Fleet, host: str, plot: Plot) -> int:
     return 0
 
 
+def wait_past_fresh_window(fleet: Fleet, host: str, plot: Plot) -> None:
+    """Until rsync's temporary file of ``plot`` on ``host`` has been untouched longer than the grace
+    a harvester gives a file just written (it may be a transfer starting, and the planner rightly
+    waits for it). A real harvester takes longer than that to boot; the test fleet may not."""
+    (partial,) = [p for p in seen(fleet, host, ARCHIVE).iterdir() if p.name.startswith(f".{plot.name}.")]
+    time.sleep(max(partial.stat().st_mtime + _FRESH_SECONDS + 1 - time.time(), 0))
+
+
 def slow_replot_to_harvester2(farm: Farm, plot: Plot) -> Background:
     """An archive run sending ``plot`` from plotter1 slowly into room made on harvester2's disk (the
     only one allowed to delete), once 2 MiB of it have arrived there."""
@@ -646,6 +656,7 @@ def test_harvester_crash_mid_transfer_after_a_deletion_the_next_run_finishes_tha
     assert daemon.returncode == 0, output(daemon)
     # Another plot is ready meanwhile: the only room is the one made for the first, so it waits.
     farm.put({"plotter2": [other]})
+    wait_past_fresh_window(fleet, "harvester2", plot)
 
     outputs = run_until_placed(farm, [plot, other])
 
