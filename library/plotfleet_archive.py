@@ -313,6 +313,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_cache  # noqa: F401 - first: what follows is compiled once per host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostio import installed_rsync_version, rsync_version
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason, read_pause

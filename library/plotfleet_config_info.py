@@ -86,6 +86,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_cache  # noqa: F401 - first: what follows is compiled once per host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, parse_config
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail
 from ansible_collections.plotfleet.fleet.plugins.module_utils.spawn import SpawnError, resolve_executable

@@ -70,7 +70,10 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils import verifyhook  # noqa: F401 - packed with its imports
+from ansible_collections.plotfleet.fleet.plugins.module_utils import (
+    bytecode_cache,  # noqa: F401 - first: what follows is compiled once per host
+    verifyhook,  # noqa: F401 - packed with its imports
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostcode import HostCodeError, install, sources
 
 ENTRY = "verifyhook"

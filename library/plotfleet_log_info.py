@@ -139,6 +139,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_cache  # noqa: F401 - first: what follows is compiled once per host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.logs import read_logs
 
 

@@ -136,6 +136,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_cache  # noqa: F401 - first: what follows is compiled once per host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import STATE_SUSPENDED
 from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import load_config_or_fail, require_psutil
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pause import pause_reason, read_pause

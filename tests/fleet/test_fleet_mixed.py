@@ -329,6 +329,28 @@ def test_status_reports_every_host(fleet: Fleet, jobs_started: subprocess.Comple
         assert (job["plotter"], job["k"], job["tmp_dir"], job["dst_dir"]) == ("chia", 25, TMP, DST), (host, job)
     for host in STAND_IN_PLOTTERS:
         assert report["plotters"][host]["jobs"][0]["phase"]["major"] == 1, report["plotters"][host]
+    for host in (*PLOTTERS, "harvester11"):  # each has its own root filesystem and Python
+        assert bytecode_cache(fleet, host), host
+
+
+def bytecode_cache(fleet: Fleet, host: str) -> list[str]:
+    """The compiled host code the modules keep on ``host`` (module_utils/bytecode_cache.py), each file
+    checked: root's, 0600, in root's 0700 dir, for the host's own Python."""
+    probe = fleet.host_run(host, ["python3", "-c", """
+import json, os, stat, sys
+top = "/var/cache/plotfleet/bytecode"
+info = os.lstat(top)
+assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700), info
+names = sorted(os.listdir(top))
+for name in names:
+    info = os.lstat(os.path.join(top, name))
+    assert stat.S_ISREG(info.st_mode) and (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600), (name, info)
+tag = sys.implementation.cache_tag
+assert any(name.endswith(f".state.{tag}.pyc") or name.endswith(f".harvester.{tag}.pyc") for name in names), names
+print(json.dumps(names))
+"""], timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    return json.loads(probe.stdout)
 
 
 def plot_ids_of_jobs(fleet: Fleet) -> dict[str, str] | None:

@@ -21,6 +21,8 @@ DOCUMENTATION = """
       - set as stdout callback in ansible.cfg (C(stdout_callback = plotfleet.fleet.fleet))
 """
 
+import gc
+
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 
 REPORTED_BELOW = "plotfleet_reported_below"
@@ -40,7 +42,18 @@ class CallbackModule(DefaultCallback):
 
         for _plugin in filter_loader.all():
             pass
+        # What is loaded by now (Ansible, the inventory, the playbook, the plugins) lives until the
+        # end. Moved out of the collector's reach (gc.freeze, meant for processes that fork), it is
+        # not traversed by the collections in ansible-playbook's process nor in any forked worker,
+        # whose collections would otherwise also copy every page they touch.
+        gc.freeze()
         super().v2_playbook_on_start(playbook)
+
+    def v2_playbook_on_stats(self, stats) -> None:
+        super().v2_playbook_on_stats(stats)
+        # The run is over: without this, Python's collections at exit traverse and free the whole
+        # heap, 0.2-0.3 s of a status run on a 2-CPU controller.
+        gc.freeze()
 
     def _reported_below(self, result) -> bool:
         if self._display.verbosity > 0:

@@ -18,6 +18,8 @@ import os
 import stat
 import tempfile
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pathtrust import untrusted_ancestor
+
 PACKAGE = "ansible_collections.plotfleet.fleet.plugins.module_utils"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -84,24 +86,12 @@ def sources(entry: str) -> dict[str, bytes]:
 
 def _check_ancestors(path: str) -> None:
     """Refuse a dest whose existing parents another user could change (replace our dir by theirs)."""
-    current = os.path.dirname(os.path.abspath(path))
-    while True:
-        try:
-            info = os.stat(current)
-        except OSError:
-            info = None
-        if info is not None:
-            foreign_owner = info.st_uid not in (0, os.geteuid())
-            others_write = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
-            if foreign_owner or others_write:
-                raise HostCodeError(
-                    f"{current} (a parent of {path}) is owned by uid {info.st_uid} or writable by other users: "
-                    "code run as root must not live below it; choose another dest"
-                )
-        parent = os.path.dirname(current)
-        if parent == current:
-            return
-        current = parent
+    parent = untrusted_ancestor(path)
+    if parent is not None:
+        raise HostCodeError(
+            f"{parent} (a parent of {path}) is owned by another user or writable by other users: "
+            "code run as root must not live below it; choose another dest"
+        )
 
 
 def _ensure_dir(path: str, check: bool, changed: list[str]) -> None:

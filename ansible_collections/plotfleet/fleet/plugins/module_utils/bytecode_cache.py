@@ -1,0 +1,185 @@
+"""Compiled plotfleet host code, kept on the host between module runs.
+
+Ansible runs a module from a zip it sends each time (AnsiballZ), and Python keeps no bytecode for
+code imported from a zip: every run of a plotfleet module compiled each host code module it
+imports, some 40-60 ms of CPU per run of plotfleet_jobs_info or plotfleet_space_info, a sixth of
+the whole run, on every host and every status, cron or dashboard pass.
+
+Imported first by every plotfleet module, this module puts a finder in front of the import
+system for the rest of plotfleet's host code. A module still comes from the zip Ansible sent; only
+its compiled form is kept, in one file per module, and used again only if it was compiled from
+exactly the same source (the file starts with Python's magic number and the SHA-256 of the
+source) by the same Python (the interpreter's cache tag is in the file name). Code that is not
+plotfleet's, and any run not from a zip (tests, the rsync hook's installed copy), is untouched.
+
+The cache dir is ``/var/cache/plotfleet/bytecode`` when run as root, else
+``$XDG_CACHE_HOME/plotfleet/bytecode`` (``~/.cache`` by default); ``PLOTFLEET_BYTECODE_CACHE``
+names another dir, or ``off`` (or empty) turns the cache off. Because the code it holds runs as
+that user, the dir is used only if it is that user's own, writable by nobody else, below parents
+no other user can change; each file only if it is a regular file of that user's, writable by
+nobody else. Otherwise, or if anything about the cache fails (a full or read-only disk), the module
+compiles from source as before: the cache can make a run faster, never make it fail.
+"""
+
+from __future__ import annotations
+
+import _imp  # CPython's import internals: only _fix_co_filename, where there is one
+import contextlib
+import hashlib
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+import tempfile
+import zipimport
+
+from ansible_collections.plotfleet.fleet.plugins.module_utils.pathtrust import untrusted_ancestor
+
+ENVIRONMENT = "PLOTFLEET_BYTECODE_CACHE"
+ROOT_DIR = "/var/cache/plotfleet/bytecode"
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+def cache_dir(environ=os.environ) -> str | None:
+    """Where this process keeps compiled code, or None if the cache is off."""
+    configured = environ.get(ENVIRONMENT)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off") else configured
+    if os.geteuid() == 0:
+        return ROOT_DIR
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "plotfleet", "bytecode")
+
+
+def usable_dir(path: str) -> bool:
+    """Create ``path`` (mode 0700) if missing; True if only this user can change it or what it holds."""
+    if not os.path.isabs(path) or untrusted_ancestor(path) is not None:
+        return False
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & _OTHERS_WRITE
+
+
+def _header(source: bytes) -> bytes:
+    return importlib.util.MAGIC_NUMBER + hashlib.sha256(source).digest()
+
+
+def _read(path: str, header: bytes):
+    """The code stored at ``path`` if it is ours, trusted, and was compiled from the source ``header`` hashes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & _OTHERS_WRITE:
+            return None
+        data = handle.read()
+    if not data.startswith(header):
+        return None
+    try:
+        return marshal.loads(data[len(header):])
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+def _write(path: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` at once (a temp file, then a rename); a failure leaves no trace."""
+    try:
+        fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def compiled(directory: str, fullname: str, source: bytes, filename: str):
+    """The code object of module ``fullname``: from the cache when it holds this source's, else
+    compiled and stored."""
+    path = os.path.join(directory, f"{fullname}.{sys.implementation.cache_tag}.pyc")
+    header = _header(source)
+    code = _read(path, header)
+    if code is not None:
+        fix_filename = getattr(_imp, "_fix_co_filename", None)
+        if fix_filename is not None:
+            fix_filename(code, filename)  # tracebacks name this run's file, as importlib does for a .pyc
+        return code
+    code = compile(source, filename, "exec", dont_inherit=True)
+    if not sys.dont_write_bytecode:
+        _write(path, header + marshal.dumps(code))
+    return code
+
+
+class _CachingLoader:
+    """The zip's loader, except that the module's code comes through the cache."""
+
+    def __init__(self, loader, directory: str) -> None:
+        self._loader = loader
+        self._directory = directory
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)  # get_source, get_filename, is_package, get_resource_reader ...
+
+    def create_module(self, spec):
+        return None
+
+    def get_code(self, fullname: str):
+        source = self._loader.get_source(fullname)
+        if source is None:
+            return self._loader.get_code(fullname)
+        return compiled(self._directory, fullname, source.encode("utf-8"), self._loader.get_filename(fullname))
+
+    def exec_module(self, module) -> None:
+        exec(self.get_code(module.__name__), module.__dict__)  # what importlib does with a module's code
+
+
+class _Finder:
+    """Finds plotfleet's host code as the import system would, and hands it to ``_CachingLoader``."""
+
+    def __init__(self, package: str) -> None:
+        self._prefix = package + "."
+        self._directory: str | None = None
+        self._checked = False
+
+    def _cache(self) -> str | None:
+        if not self._checked:
+            self._checked = True
+            directory = cache_dir()
+            self._directory = directory if directory is not None and usable_dir(directory) else None
+        return self._directory
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if not fullname.startswith(self._prefix):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, zipimport.zipimporter):
+            return spec
+        directory = self._cache()
+        if directory is not None:
+            spec.loader = _CachingLoader(spec.loader, directory)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+def install() -> bool:
+    """Put the finder in front of the import system if this module runs from a zip; True if it did."""
+    if not isinstance(__loader__, zipimport.zipimporter):
+        return False
+    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        # The package from the name: Python 3.9's zipimport runs a module before setting __package__.
+        sys.meta_path.insert(0, _Finder(__name__.rpartition(".")[0]))
+    return True
+
+install()
