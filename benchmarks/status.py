@@ -5,8 +5,8 @@ host a harvester) it brings up a namespace test fleet (tests/fleet), rolls out
 playbooks/site.yml once with ``-e @tests/fleet/vars.yml`` and then, from the controller's
 namespace, times over ``--repeat`` interleaved rounds (the order alternating each round):
 
-  status   ``ansible-playbook playbooks/status.yml``: plotfleet_jobs_info on every plotter,
-           plotfleet_space_info on every harvester, the report rendered on the controller
+  status   ``ansible-playbook playbooks/status.yml``: plotfleet_host_info on every host (a
+           plotter's jobs, a harvester's space), the report rendered on the controller
   ping     ``ansible all -m ansible.builtin.ping``: reaching every host with Ansible over SSH and
            running the smallest module there, the baseline
   dash     the live dashboard's refresh (scripts/watch, benchmarks/dashboard_refresh.py): every

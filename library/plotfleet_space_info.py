@@ -368,11 +368,10 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_ca
 from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     HarvesterConfig,
     HarvesterConfigError,
-    harvester_info,
     load_harvester_config,
     parse_archive_dirs,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.plotverify import list_quarantined
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostread import harvester_report
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     ReplaceConfig,
     ReplaceConfigError,
@@ -436,13 +435,9 @@ def main() -> None:
         module.fail_json(msg=f"check arrival_window_hours: must be at least 1, got {window_hours}")
     config = config_from_params(module)
     replace = replace_config_from_params(module)
-    info = harvester_info(config, replace, module.params["plot_names"], window_hours * 3600)
-    for entry in info["archive_dirs"]:  # never counted as plots: reported apart
-        entry["quarantined"] = list_quarantined(entry["path"])
-    info["host"]["quarantined"] = sum(len(entry["quarantined"]) for entry in info["archive_dirs"])
-    for entry in info["archive_dirs"]:
-        if entry.get("error"):
-            module.warn(f"archive dir {entry['path']}: {entry['error']}")
+    info, warnings = harvester_report(config, replace, module.params["plot_names"], window_hours * 3600)
+    for line in warnings:
+        module.warn(line)
     module.exit_json(changed=False, **info)
 
 

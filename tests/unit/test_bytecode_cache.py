@@ -201,3 +201,16 @@ def test_every_module_imports_the_cache_before_any_other_host_code() -> None:
         assert imports, path.name
         assert imports[0].startswith(f"from {PACKAGE} import") and "bytecode_cache" in imports[0] + \
             path.read_text().split(imports[0], 1)[1].split(")", 1)[0], f"{path.name}: {imports[0]}"
+
+
+def test_a_module_is_compiled_once_then_never_again(payload: Path, cache: Path) -> None:
+    # Python's audit hook sees every compile(); zipimport alone compiles a module twice per run.
+    count = ("compiles = []; sys.addaudithook(lambda event, args: compiles.append(1) if event == 'compile' "
+             "and str(args[1]).endswith('sample.py') else None); " + IMPORT + "; print(len(compiles))")
+
+    first, second = run_from(payload, cache, count), run_from(payload, cache, count)
+    off = run_from(payload, "off", count)
+
+    assert first.stdout.split() == ["from", "source", "1"], first.stderr
+    assert second.stdout.split() == ["from", "source", "0"], second.stderr
+    assert off.stdout.split()[-1] == "2", off.stdout  # what the cache saves, per module and run

@@ -2,14 +2,16 @@
 
 Ansible runs a module from a zip it sends each time (AnsiballZ), and Python keeps no bytecode for
 code imported from a zip: every run of a plotfleet module compiled each host code module it
-imports, some 40-60 ms of CPU per run of plotfleet_jobs_info or plotfleet_space_info, a sixth of
-the whole run, on every host and every status, cron or dashboard pass.
+imports, twice even (zipimport compiles a module once to learn its file name, then again to run
+it). For plotfleet_jobs_info that was ~85 of the ~115 ms its host code took to import, on every
+host and every status, cron or dashboard pass.
 
 Imported first by every plotfleet module, this module puts a finder in front of the import
-system for the rest of plotfleet's host code. A module still comes from the zip Ansible sent; only
-its compiled form is kept, in one file per module, and used again only if it was compiled from
-exactly the same source (the file starts with Python's magic number and the SHA-256 of the
-source) by the same Python (the interpreter's cache tag is in the file name). Code that is not
+system for the rest of plotfleet's host code. A module still comes from the zip Ansible sent (read
+with zipfile, not zipimport); only its compiled form is kept, in one file per module, and used
+again only if it was compiled from exactly the same source (the file starts with Python's magic
+number and the SHA-256 of the source) by the same Python (the interpreter's cache tag is in the
+file name). Code that is not
 plotfleet's, and any run not from a zip (tests, the rsync hook's installed copy), is untouched.
 
 The cache dir is ``/var/cache/plotfleet/bytecode`` when run as root, else
@@ -33,6 +35,7 @@ import os
 import stat
 import sys
 import tempfile
+import zipfile
 import zipimport
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.pathtrust import untrusted_ancestor
@@ -120,54 +123,99 @@ def compiled(directory: str, fullname: str, source: bytes, filename: str):
     return code
 
 
+class _Payload:
+    """The zip a module runs from: its file names, read once, and its files' bytes."""
+
+    def __init__(self, archive: str) -> None:
+        self.archive = archive
+        self._zip = zipfile.ZipFile(archive)
+        self.members = frozenset(self._zip.namelist())
+
+    def read(self, path: str) -> bytes:
+        """The bytes of ``path``, a path inside the zip (``<archive>/<member>``)."""
+        if not path.startswith(self.archive + "/"):
+            raise OSError(f"{path} is not in {self.archive}")
+        try:
+            return self._zip.read(path[len(self.archive) + 1:])
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+
 class _CachingLoader:
-    """The zip's loader, except that the module's code comes through the cache."""
+    """Loads one module of the payload, its code through the cache.
 
-    def __init__(self, loader, directory: str) -> None:
-        self._loader = loader
+    zipimport itself is not used for plotfleet's code: it compiles a module twice before running it
+    (``find_spec`` compiles it to learn its file name), which is what the cache is there to avoid.
+    """
+
+    def __init__(self, payload: _Payload, origin: str, directory: str) -> None:
+        self._payload = payload
+        self._origin = origin
         self._directory = directory
-
-    def __getattr__(self, name: str):
-        return getattr(self._loader, name)  # get_source, get_filename, is_package, get_resource_reader ...
 
     def create_module(self, spec):
         return None
 
+    def get_filename(self, fullname: str) -> str:
+        return self._origin
+
+    def get_data(self, path: str) -> bytes:
+        return self._payload.read(path)
+
+    def get_source(self, fullname: str) -> str:
+        return self._payload.read(self._origin).decode("utf-8")
+
+    def is_package(self, fullname: str) -> bool:
+        return self._origin.endswith("/__init__.py")
+
     def get_code(self, fullname: str):
-        source = self._loader.get_source(fullname)
-        if source is None:
-            return self._loader.get_code(fullname)
-        return compiled(self._directory, fullname, source.encode("utf-8"), self._loader.get_filename(fullname))
+        return compiled(self._directory, fullname, self._payload.read(self._origin), self._origin)
 
     def exec_module(self, module) -> None:
         exec(self.get_code(module.__name__), module.__dict__)  # what importlib does with a module's code
 
 
 class _Finder:
-    """Finds plotfleet's host code as the import system would, and hands it to ``_CachingLoader``."""
+    """Finds plotfleet's host code in the payload, each module with its own ``_CachingLoader``."""
 
-    def __init__(self, package: str) -> None:
+    def __init__(self, package: str, archive: str) -> None:
         self._prefix = package + "."
+        self._archive = archive
+        self._payload: _Payload | None = None
         self._directory: str | None = None
         self._checked = False
 
-    def _cache(self) -> str | None:
+    def _ready(self) -> bool:
+        """Whether the cache is usable and the payload readable (found out once)."""
         if not self._checked:
             self._checked = True
             directory = cache_dir()
-            self._directory = directory if directory is not None and usable_dir(directory) else None
-        return self._directory
+            if directory is not None and usable_dir(directory):
+                try:
+                    self._payload = _Payload(self._archive)
+                    self._directory = directory
+                except (OSError, zipfile.BadZipFile):
+                    pass
+        return self._directory is not None
 
     def find_spec(self, fullname: str, path=None, target=None):
-        if not fullname.startswith(self._prefix):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not isinstance(spec.loader, zipimport.zipimporter):
-            return spec
-        directory = self._cache()
-        if directory is not None:
-            spec.loader = _CachingLoader(spec.loader, directory)
-        return spec
+        if not fullname.startswith(self._prefix) or not path or not self._ready():
+            return None  # the import system's own finders take it, as without the cache
+        name = fullname.rpartition(".")[2]
+        for entry in path:
+            if not isinstance(entry, str) or not entry.startswith(self._archive + "/"):
+                continue
+            inner = entry[len(self._archive) + 1:]
+            for member, package in ((f"{inner}/{name}/__init__.py", True), (f"{inner}/{name}.py", False)):
+                if member in self._payload.members:
+                    origin = f"{self._archive}/{member}"
+                    loader = _CachingLoader(self._payload, origin, self._directory)
+                    spec = importlib.machinery.ModuleSpec(fullname, loader, origin=origin, is_package=package)
+                    if package:
+                        spec.submodule_search_locations = [origin.rpartition("/")[0]]
+                    spec.has_location = True
+                    return spec
+        return None
 
     def invalidate_caches(self) -> None:
         pass
@@ -179,7 +227,7 @@ def install() -> bool:
         return False
     if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
         # The package from the name: Python 3.9's zipimport runs a module before setting __package__.
-        sys.meta_path.insert(0, _Finder(__name__.rpartition(".")[0]))
+        sys.meta_path.insert(0, _Finder(__name__.rpartition(".")[0], __loader__.archive))
     return True
 
 install()

@@ -22,12 +22,12 @@ def load_config_or_fail(module, path: str):
     return config
 
 
+NO_PSUTIL = ("inspect plot jobs: the Python module psutil is missing on this host; install python3-psutil "
+             "(roles/plotter does) or point ansible_python_interpreter at a Python that has it")
+
+
 def require_psutil(module) -> None:
     try:
         import psutil  # noqa: F401
     except ImportError:
-        module.fail_json(
-            msg="inspect plot jobs: the Python module psutil is missing on this host; "
-            "install python3-psutil (roles/plotter does) or point ansible_python_interpreter "
-            "at a Python that has it"
-        )
+        module.fail_json(msg=NO_PSUTIL)

@@ -26,6 +26,13 @@ import threading
 import time
 from typing import Any
 
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostread import (
+    plotter_config,
+    plotter_report,
+    read_harvester,
+    read_role,
+)
+
 PROTOCOL = 1
 
 
@@ -42,19 +49,16 @@ class Agent:
         started = time.monotonic()
         result: dict[str, Any] = {}
         if request.get("plotter"):
-            result["plotter"] = self._guarded(self._plotter, request["plotter"])
+            result["plotter"], _warnings = read_role(self._plotter, request["plotter"])
         if request.get("harvester"):
-            result["harvester"] = self._guarded(self._harvester, request["harvester"])
+            result["harvester"], _warnings = read_role(read_harvester, request["harvester"])
         result["seconds"] = round(time.monotonic() - started, 4)
         return result
 
-    def _plotter(self, config_path: str) -> dict:
-        from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
-
-        config = self._plotter_config(config_path)
-        if isinstance(config, dict):
-            return config
-        info = plotter_info(config, config_path)
+    def _plotter(self, config_path: str) -> tuple[dict, list[str]]:
+        """What plotfleet_jobs_info says, plus the past runs in the plotter's logs."""
+        config = plotter_config(config_path)
+        info, warnings = plotter_report(config, config_path)
         running_logs = {job.get("log_file") for job in info["jobs"]}
         with self._history_lock:
             if self._history is None:
@@ -62,42 +66,7 @@ class Agent:
 
                 self._history = LogHistory()
             info["history"] = self._history.summary(config.logging.plots, skip=running_logs)
-        return info
-
-    @staticmethod
-    def _plotter_config(config_path: str):
-        from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, load_config
-
-        try:
-            import psutil  # noqa: F401
-        except ImportError:
-            return {"failed": True, "msg": "inspect plot jobs: the Python module psutil is missing on this host; "
-                    "install python3-psutil (roles/plotter does)"}
-        try:
-            return load_config(config_path)
-        except ConfigError as err:
-            return {"failed": True, "msg": f"load config: {err}"}
-
-    @staticmethod
-    def _harvester(config_path: str) -> dict:
-        from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
-            HarvesterConfigError,
-            harvester_info,
-            load_harvester_config,
-        )
-
-        try:
-            config = load_harvester_config(config_path)
-        except HarvesterConfigError as err:
-            return {"failed": True, "msg": f"load harvester config: {err}"}
-        return harvester_info(config, plot_names=False)
-
-    @staticmethod
-    def _guarded(read, config_path: str) -> dict:
-        try:
-            return read(config_path)
-        except Exception as err:  # one role's failure is that role's status, not the agent's end
-            return {"failed": True, "msg": f"{type(err).__name__}: {err}"}
+        return info, warnings
 
     def control(self, request: dict) -> dict:
         """Suspend, resume or kill one job, exactly as plotfleet_job does; ``check`` previews
@@ -110,9 +79,7 @@ class Agent:
         )
         from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
 
-        config = self._plotter_config(request["config"])
-        if isinstance(config, dict):
-            raise ControlError(config["msg"])
+        config = plotter_config(request["config"])
         wanted = request["state"]
         if wanted not in ("suspended", "running", "killed"):
             raise ControlError(f"state must be suspended, running or killed, got {wanted!r}")

@@ -15,7 +15,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotfiles import p
 from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes, human_seconds
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.archive import summary_lines
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.census import render_census
-from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, host_vars, registered
+from ansible_collections.plotfleet.fleet.plugins.plugin_utils.results import host_outcome, registered, registered_result
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.space_report import fleet_space_report, render_space_table
 from ansible_collections.plotfleet.fleet.plugins.plugin_utils.tables import render_table
 
@@ -30,7 +30,7 @@ def fleet_report(hostvars: Any, plotters: Sequence[str], harvesters: Sequence[st
     ``plotfleet_replot_target``, default v2) by ``replot_deadline`` (``plotfleet_replot_deadline``)."""
     report: dict[str, Any] = {"plotters": {}, "problems": [], "archive": dict(archive_plan or {})}
     for host in plotters:
-        result = host_vars(hostvars, host).get(plotter_var)
+        result = registered_result(hostvars, host, plotter_var)
         status, msg = host_outcome(result)
         entry = {"status": status, "msg": msg}
         if status == "ok":
@@ -167,7 +167,7 @@ def resolve_fleet_prefix(hostvars: Any, hosts: Sequence[str], prefix: str, var: 
         raise PrefixError("plot_id must not be empty")
     candidates = []
     for host in hosts:
-        result = host_vars(hostvars, host).get(var)
+        result = registered_result(hostvars, host, var)
         if host_outcome(result)[0] != "ok":
             continue
         for job in result.get("jobs", []):

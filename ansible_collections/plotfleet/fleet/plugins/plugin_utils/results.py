@@ -36,10 +36,21 @@ def host_vars(hostvars: Any, host: str) -> Mapping:
         return {}
 
 
+def registered_result(hostvars: Any, host: str, var: str) -> Any:
+    """What ``host`` registered as ``var``; ``var`` may name one part of a result, ``result.part``
+    (status.yml's ``plotfleet_host.plotter``): the part, or the whole result when the task itself
+    did not run, was unreachable or failed (it says why), or None when the result has no such part."""
+    name, _, part = var.partition(".")
+    result = host_vars(hostvars, host).get(name)
+    if not part or not isinstance(result, Mapping) or host_outcome(result)[0] != "ok":
+        return result
+    return result.get(part)
+
+
 def registered(hostvars: Any, hosts: Sequence[str], var: str) -> dict[str, Any]:
     """host -> the result it registered as var ({} when it has none: not in the play)."""
     results = {}
     for host in hosts:
-        result = host_vars(hostvars, host).get(var)
+        result = registered_result(hostvars, host, var)
         results[host] = result if isinstance(result, Mapping) else {}
     return results
