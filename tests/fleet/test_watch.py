@@ -52,4 +52,6 @@ def test_watch_reports_a_bad_config_per_host(make_fleet):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "plotter plotter1: failed: load config:" in result.stdout
     assert "directories.tmp" in result.stdout
-    assert "harvester harvester1: failed: load harvester config:" in result.stdout
+    # The same words as plotfleet_space_info and status.yml: the file, and what is wrong with it.
+    assert ("harvester harvester1: failed: load harvester config /etc/plotfleet/harvester.yml: cannot read it"
+            in result.stdout), result.stdout

@@ -47,6 +47,8 @@ _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 def cache_dir(environ=os.environ) -> str | None:
     """Where this process keeps compiled code, or None if the cache is off."""
+    if sys.implementation.cache_tag is None:  # a Python that keeps no bytecode at all
+        return None
     configured = environ.get(ENVIRONMENT)
     if configured is not None:
         return None if configured.strip().lower() in ("", "off") else configured
