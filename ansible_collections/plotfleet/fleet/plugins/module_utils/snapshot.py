@@ -12,9 +12,9 @@ Each answer is ``{"id": N, "ok": true, "result": {...}}`` or ``{"id": N, "ok": f
 never a traceback. Requests run in threads, so a kill waiting for its job to end never holds up
 the next refresh. The agent ends when its stdin closes (the dashboard quit or the link broke).
 
-What a snapshot holds is what the modules return -- ``plotfleet_jobs_info`` on a plotter and
-``plotfleet_space_info`` on a harvester (state.plotter_info and harvester.harvester_info) --
-plus the plotter's past runs from its logs (progress.py) for the estimates of the jobs' ends.
+What a snapshot holds is what status.yml's ``plotfleet_host_info`` returns -- a plotter's and a
+harvester's read, from the same code (hostread.py) -- plus the plotter's past runs from its logs
+(progress.py) for the estimates of the jobs' ends.
 Job control is ``plotfleet_job``'s own logic (control.act).
 """
 
