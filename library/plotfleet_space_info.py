@@ -367,11 +367,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.plotfleet.fleet.plugins.module_utils import bytecode_cache  # noqa: F401 - first: what follows is compiled once per host
 from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
     HarvesterConfig,
-    HarvesterConfigError,
-    load_harvester_config,
     parse_archive_dirs,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.hostread import harvester_report
+from ansible_collections.plotfleet.fleet.plugins.module_utils.hostread import (
+    RoleUnreadable,
+    harvester_config,
+    harvester_report,
+)
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import (
     ReplaceConfig,
     ReplaceConfigError,
@@ -387,11 +389,10 @@ def config_from_params(module: AnsibleModule) -> HarvesterConfig:
         if problems:
             module.fail_json(msg=f"check archive_dirs: {'; '.join(problems)}", problems=problems)
         return HarvesterConfig(tuple(dirs))
-    path = module.params["config"]
     try:
-        return load_harvester_config(path)
-    except HarvesterConfigError as err:
-        module.fail_json(msg=f"load harvester config {path}: {err}", problems=err.problems)
+        return harvester_config(module.params["config"])
+    except RoleUnreadable as err:
+        module.fail_json(msg=str(err), problems=err.problems)
 
 
 def replace_config_from_params(module: AnsibleModule) -> ReplaceConfig | None:

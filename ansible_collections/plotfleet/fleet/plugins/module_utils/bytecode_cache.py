@@ -11,8 +11,8 @@ system for the rest of plotfleet's host code. A module still comes from the zip 
 with zipfile, not zipimport); only its compiled form is kept, in one file per module, and used
 again only if it was compiled from exactly the same source (the file starts with Python's magic
 number and the SHA-256 of the source) by the same Python (the interpreter's cache tag is in the
-file name). Code that is not
-plotfleet's, and any run not from a zip (tests, the rsync hook's installed copy), is untouched.
+file name). Code that is not plotfleet's, and any run not from a zip (tests, the rsync hook's
+installed copy), is untouched.
 
 The cache dir is ``/var/cache/plotfleet/bytecode`` when run as root, else
 ``$XDG_CACHE_HOME/plotfleet/bytecode`` (``~/.cache`` by default); ``PLOTFLEET_BYTECODE_CACHE``
@@ -231,5 +231,6 @@ def install() -> bool:
         # The package from the name: Python 3.9's zipimport runs a module before setting __package__.
         sys.meta_path.insert(0, _Finder(__name__.rpartition(".")[0], __loader__.archive))
     return True
+
 
 install()

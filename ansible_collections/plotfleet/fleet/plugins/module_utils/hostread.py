@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import NO_PSUTIL
+from ansible_collections.plotfleet.fleet.plugins.module_utils.module_support import (
+    NO_PSUTIL,
+    config_and_notices,
+    config_failure,
+    psutil_missing,
+)
 
 DEFAULT_PLOTTER_CONFIG = "/etc/plotfleet/plotfleet.yml"
 DEFAULT_HARVESTER_CONFIG = "/etc/plotfleet/harvester.yml"
@@ -27,31 +32,24 @@ class RoleUnreadable(Exception):
 
 
 def plotter_config(config_path: str):
-    """The validated plotter config; RoleUnreadable without psutil or with a bad config."""
-    from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError, load_config
+    """(the validated plotter config, notices for the operator); RoleUnreadable without psutil or
+    with a config that cannot be used, said as plotfleet_jobs_info says it."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.config import ConfigError
 
+    if psutil_missing():
+        raise RoleUnreadable(NO_PSUTIL)
     try:
-        import psutil  # noqa: F401
-    except ImportError:
-        raise RoleUnreadable(NO_PSUTIL) from None
-    try:
-        return load_config(config_path)
+        return config_and_notices(config_path)
     except ConfigError as err:
-        raise RoleUnreadable(f"load config: {err}", getattr(err, "problems", None)) from None
-
-
-def plotter_report(config, config_path: str, temp_files: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """(plotfleet_jobs_info's result for ``config``, warnings for the operator)."""
-    from ansible_collections.plotfleet.fleet.plugins.module_utils.config.model import plotman_archiving_notice
-    from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
-
-    notice = plotman_archiving_notice(config.archiving)
-    return plotter_info(config, config_path, temp_files), [f"{config_path}: {notice}"] if notice else []
+        raise RoleUnreadable(**config_failure(err)) from None
 
 
 def read_plotter(config_path: str) -> tuple[dict[str, Any], list[str]]:
-    """(plotfleet_jobs_info's result from the role's config file, warnings)."""
-    return plotter_report(plotter_config(config_path), config_path)
+    """(plotfleet_jobs_info's result from the role's config file, notices)."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
+
+    config, notices = plotter_config(config_path)
+    return plotter_info(config, config_path), notices
 
 
 def harvester_report(config, replace=None, plot_names: bool = True, window_seconds: float | None = None
@@ -72,18 +70,23 @@ def harvester_report(config, replace=None, plot_names: bool = True, window_secon
                   if entry.get("error")]
 
 
-def read_harvester(config_path: str, plot_names: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """(plotfleet_space_info's result from the role's config file, warnings)."""
+def harvester_config(config_path: str):
+    """The harvester config file's dirs; RoleUnreadable naming the file and its problems, as
+    plotfleet_space_info says them."""
     from ansible_collections.plotfleet.fleet.plugins.module_utils.harvester import (
         HarvesterConfigError,
         load_harvester_config,
     )
 
     try:
-        config = load_harvester_config(config_path)
+        return load_harvester_config(config_path)
     except HarvesterConfigError as err:
         raise RoleUnreadable(f"load harvester config {config_path}: {err}", err.problems) from None
-    return harvester_report(config, plot_names=plot_names)
+
+
+def read_harvester(config_path: str) -> tuple[dict[str, Any], list[str]]:
+    """(plotfleet_space_info's result from the role's config file, warnings)."""
+    return harvester_report(harvester_config(config_path), plot_names=False)
 
 
 def read_role(read, config_path: str) -> tuple[dict[str, Any], list[str]]:

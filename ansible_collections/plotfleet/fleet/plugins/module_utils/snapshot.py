@@ -28,7 +28,6 @@ from typing import Any
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.hostread import (
     plotter_config,
-    plotter_report,
     read_harvester,
     read_role,
 )
@@ -57,8 +56,10 @@ class Agent:
 
     def _plotter(self, config_path: str) -> tuple[dict, list[str]]:
         """What plotfleet_jobs_info says, plus the past runs in the plotter's logs."""
-        config = plotter_config(config_path)
-        info, warnings = plotter_report(config, config_path)
+        from ansible_collections.plotfleet.fleet.plugins.module_utils.state import plotter_info
+
+        config, notices = plotter_config(config_path)
+        info = plotter_info(config, config_path)
         running_logs = {job.get("log_file") for job in info["jobs"]}
         with self._history_lock:
             if self._history is None:
@@ -66,7 +67,7 @@ class Agent:
 
                 self._history = LogHistory()
             info["history"] = self._history.summary(config.logging.plots, skip=running_logs)
-        return info, warnings
+        return info, notices
 
     def control(self, request: dict) -> dict:
         """Suspend, resume or kill one job, exactly as plotfleet_job does; ``check`` previews
@@ -79,7 +80,7 @@ class Agent:
         )
         from ansible_collections.plotfleet.fleet.plugins.module_utils.jobs import discover_jobs
 
-        config = plotter_config(request["config"])
+        config, _notices = plotter_config(request["config"])
         wanted = request["state"]
         if wanted not in ("suspended", "running", "killed"):
             raise ControlError(f"state must be suspended, running or killed, got {wanted!r}")
