@@ -2,8 +2,10 @@
 
 The harvester's archive dir is a small tmpfs filled with v1 plot files (random bytes under real
 plot names: deletion is about files), so "no room" is real; the plot to place is the session's
-real k18 plot under a fresh name. The rules let uncompressed v1 plots and v1 below C7 go; a C9
-plot and a v2 plot sit beside them and must survive every run.
+real k18 plot under a fresh name. A k18 plot's size varies with its id (3.7-4.3 MiB seen), so the
+dir is sized from it: deleting exactly one replaceable file makes room for it and the margin.
+The rules let uncompressed v1 plots and v1 below C7 go; a C9 plot and a v2 plot sit beside them
+and must survive every run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from conftest import ROOT, run_module, run_playbook
 from test_archive_transfers import PASSWORD, Fleet, real_plot, sha256  # noqa: F401 - real_plot is a fixture
 
 from ansible_collections.plotfleet.fleet.plugins.module_utils.replace import RESERVATION_NAME
+from ansible_collections.plotfleet.fleet.plugins.module_utils.units import human_bytes
 
 MIB = 1024**2
 RULES = [{"name": "v1 uncompressed", "format": "v1", "compression": 0},
@@ -36,17 +39,18 @@ class Harvest:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         (fleet.base / "harvester").mkdir()
-        self.dir = fleet.mount_tmpfs(fleet.base / "harvester" / "r0", "12m")
+        # Each replaceable file is the plot's size rounded up to a MiB: one deletion is enough, none is not.
+        self.size = -(-fleet.real_plot.stat().st_size // MIB) * MIB
+        self.dir = fleet.mount_tmpfs(fleet.base / "harvester" / "r0", f"{(3 * self.size + 3 * MIB) // 1024}k")
         self.log = fleet.base / "replace.log"
         fleet.start_daemon({"r0": self.dir})
         # Other transfers on this machine (other tests) must not hold our plotter's only slot.
         fleet.write_config(parallel_transfers=4)
-        size = 3 * MIB
         # Least valuable first: uncompressed before C5, then the oldest.
         self.order = [v1_name(1, "2021-01-01-00-00"), v1_name(2, "2022-01-01-00-00"),
                       v1_name(3, "2020-01-01-00-00", "05")]
         for name in self.order:
-            (self.dir / name).write_bytes(os.urandom(size))
+            (self.dir / name).write_bytes(os.urandom(self.size))
         self.keep = [v1_name(4, "2019-01-01-00-00", "09"), f"plot-k28-{5:064x}.plot2"]  # no rule, target format
         for name in self.keep:
             (self.dir / name).write_bytes(os.urandom(MIB // 2))
@@ -116,7 +120,8 @@ def test_check_mode_says_what_it_would_delete_and_deletes_nothing(harvest: Harve
     run = harvest.run(check=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"would delete {harvest.order[0]} to place {plot.name} on harvester1:{harvest.dir}" in run.stdout, run.stdout
-    assert f"replace: delete {harvest.order[0]} (v1 k32, 3.0 MiB, rule v1 uncompressed)" in run.stdout
+    size = human_bytes(harvest.size)
+    assert f"replace: delete {harvest.order[0]} (v1 k32, {size}, rule v1 uncompressed)" in run.stdout
     assert harvest.plots() == before and plot.exists() and harvest.reservation() is None
     assert harvest.log_lines() == [] and harvest.fleet.transfers() == []
 
@@ -131,7 +136,7 @@ def test_a_run_deletes_just_enough_logs_it_and_the_plot_arrives_intact(harvest: 
     assert sha256(harvest.dir / plot.name) == digest and not plot.exists()
     assert harvest.plots() == sorted([*harvest.order[1:], *harvest.keep, plot.name])
     (line,) = harvest.log_lines()
-    assert f" deleted {harvest.dir / harvest.order[0]} size={3 * MIB} kind=v1_k32 rule=\"v1 uncompressed\" " \
+    assert f" deleted {harvest.dir / harvest.order[0]} size={harvest.size} kind=v1_k32 rule=\"v1 uncompressed\" " \
            f"for={plot.name} on=harvester1:{harvest.dir}" in line
     # The next run sees the plot arrived and clears the reservation; nothing else is deleted.
     assert harvest.reservation()["plot"] == plot.name
