@@ -204,3 +204,31 @@ def test_importing_the_plotters_compiles_no_log_rule() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) > 50 and out[1:] == ["0", "0"], out
+
+
+def test_a_phase_line_found_by_the_scan_sets_the_phase_forward_only() -> None:
+    """chiapos' table lines are phase lines: found in a buffer, each sets the phase from the rule
+    table without its regex, and a line of an earlier table never sets it back."""
+    parser = LogParser("chia")
+    parser.feed(b"Starting phase 1/4: Forward Propagation into tmp files... Wed Nov 25 08:18:51 2026\n"
+                b"Computing table 3\nComputing table 2\n\tBucket 0 uniform sort.\nComputing table 4 \n")
+    assert parser.info.phase == Phase(1, 4)
+    parser.feed(b"Backpropagating on table 7\nComputing table 7\n")
+    assert parser.info.phase == Phase(2, 1)
+
+
+def test_a_phase_line_is_applied_without_its_regex_only_when_it_is_the_first_rule_to_try() -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import _Dispatch
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import logtools as lt
+
+    def done(info: LogInfo, match: object) -> None:
+        info.completed = True
+
+    dispatch = _Dispatch((lt.rule("Table 2 ", "done", done), lt.phase_line("Table 2", 1, 2),
+                          lt.phase_line("Table 3", 1, 3), lt.rule("Copy", "", done)))
+    found = {m.group().strip(): dispatch.group_phase[m.lastindex]
+             for m in dispatch.candidates.finditer(b"\nTable 2 done\nTable 3 took 1 s\nTable 2\nCopy\n")}
+    # "Table 2 " is tried first on its lines (a phase line cannot tell "done" from other text);
+    # "Table 2" alone and "Table 3 ..." are phase lines' own; "Copy" is no phase line.
+    assert found == {b"Table 2 done": None, b"Table 3 took 1 s": Phase(1, 3), b"Table 2": Phase(1, 2),
+                     b"Copy": None}

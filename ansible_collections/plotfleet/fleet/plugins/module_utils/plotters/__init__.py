@@ -19,6 +19,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base impo
     LogAction,
     LogInfo,
     LogRule,
+    Phase,
     Plotter,
 )
 
@@ -130,9 +131,13 @@ class _Dispatch:
         self.candidates: re.Pattern[bytes] | None = None
         self.first_line: re.Pattern[bytes] | None = None
         self.group_rules: list[_Steps | None] = []
+        # By group: the phase a line found by that prefix comes to, when the first rule to try is a
+        # phase line (it matches every such line, so no other rule is tried): no decode, no regex.
+        self.group_phase: list[Phase | None] = []
         self.anywhere_steps: _Steps = tuple((r.pattern.match, r.action) for r in self.anywhere)
         if prefixes and all(r.contains for r in self.anywhere):
-            self.candidates, self.first_line, self.group_rules = _line_starts(prefixes, rules, noise)
+            self.candidates, self.first_line, self.group_rules, self.group_phase = _line_starts(
+                prefixes, rules, noise)
 
     def rules_for(self, line: str) -> tuple[LogRule, ...]:
         return self.by_first.get(line[:1], self.anywhere)
@@ -147,16 +152,17 @@ def _line_at(data: bytes, start: int) -> str:
 
 def _line_starts(
     prefixes: Sequence[str], rules: Sequence[LogRule], noise: Sequence[str] = ()
-) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None]]:
+) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None], list[Phase | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
     where ``^`` with MULTILINE would try every position (about 15x slower on a chiapos log).
 
     Returns that regex, the same without the ``\\n`` (for a buffer's first line), and by group
-    number the rules to try on a line found. A match is the whole line (with the ``\\n`` before
-    it), and every prefix's alternative ends in an empty group, so its ``lastindex`` names the
-    longest prefix that starts the line (longer prefixes come first); the rules to try are those
-    whose prefix is a prefix of it, and those without a prefix, in table order.
+    number the rules to try on a line found and, when the first of them is a phase line, its phase.
+    A match is the whole line (with the ``\\n`` before it), and every prefix's alternative ends in
+    an empty group, so its ``lastindex`` names the longest prefix that starts the line (longer
+    prefixes come first); the rules to try are those whose prefix is a prefix of it, and those
+    without a prefix, in table order.
 
     A line starting with one of the ``noise`` literals is ruled out by a lookahead right after the
     ``\n``: one test for the bulk of a chiapos log instead of a walk through the prefixes' branches.
@@ -165,22 +171,25 @@ def _line_starts(
     for prefix in prefixes:
         by_first.setdefault(prefix[0], []).append(prefix)
     group_rules: list[_Steps | None] = [None]  # group 0 is the whole match
+    group_phase: list[Phase | None] = [None]
     branches = []
     for first, group in by_first.items():
         rests = []
         for prefix in group:
             rests.append(re.escape(prefix[1:]) + "[^\n]*()")
-            group_rules.append(
-                tuple((r.pattern.match, r.action) for r in rules if not r.prefix or prefix.startswith(r.prefix))
-            )
+            tried = [r for r in rules if not r.prefix or prefix.startswith(r.prefix)]
+            group_rules.append(tuple((r.pattern.match, r.action) for r in tried))
+            group_phase.append(tried[0].phase if tried and tried[0].prefix else None)
         branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
     # removed when it is decoded, and every rule then sees the plain line).
     branches.append("\x1b[^\n]*()")
     group_rules.append(None)
+    group_phase.append(None)
     body = "(?:" + "|".join(branches) + ")"
     gate = "(?!" + "|".join(map(re.escape, noise)) + ")" if noise else ""
-    return re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules
+    return (re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules,
+            group_phase)
 
 
 _DISPATCH: dict[str, _Dispatch] = {}
@@ -275,6 +284,7 @@ class LogParser:
                     self._apply(line, complete=True)
             return
         group_rules = dispatch.group_rules
+        group_phase = dispatch.group_phase
         info = self._info
         # Lines holding the literal a rule without prefix needs (rare: a rename line), in order.
         extra: list[int] = []
@@ -299,8 +309,15 @@ class LogParser:
                     next_extra = self._next_extra(extra, next_extra, len(data))
                 if next_extra == start:  # this line's rules include those without a prefix
                     next_extra = self._next_extra(extra, start, len(data))
+            group = found.lastindex
+            phase = group_phase[group]  # type: ignore[index]
+            if phase is not None:  # what the phase line's action does
+                current = info.phase
+                if phase.major > current.major or (phase.major == current.major and phase.minor > current.minor):
+                    info.phase = phase
+                continue
             line = found.group().decode("utf-8", "replace")
-            rules = group_rules[found.lastindex]  # type: ignore[index]
+            rules = group_rules[group]  # type: ignore[index]
             if rules is None or "\x1b" in line:
                 self._apply(_ANSI.sub("", line[1:]), complete=True)
                 continue

@@ -142,12 +142,17 @@ class LogRule:
     """``regex`` is matched at the start of a line; ``prefix`` is a literal every matching line
     starts with, so a parser can skip the regex for most lines with a cheap string test. A rule
     without a prefix names in ``contains`` a literal every matching line contains, if it can: the
-    parser then finds its lines with a substring search instead of trying it on every line."""
+    parser then finds its lines with a substring search instead of trying it on every line.
+
+    A rule with a ``phase`` says only that the phase has come that far, and matches every line
+    that starts with its prefix (its regex is the prefix): a parser that found the prefix may
+    apply it without decoding or matching the line. Its ``action`` does the same for the others."""
 
     regex: str
     action: LogAction
     prefix: str = ""
     contains: str = ""
+    phase: Phase | None = None
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:

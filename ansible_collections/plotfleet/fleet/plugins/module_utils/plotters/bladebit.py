@@ -360,35 +360,35 @@ LOG_RULES: tuple[LogRule, ...] = (
     lt.rule(" Bucket count", r" +: (\d+)", lt.set_int("buckets")),
     lt.rule(" Temp1 path", r" +: (.+)", lt.set_dir("tmp_dir")),
     lt.rule(" Temp2 path", r" +: (.+)", lt.set_dir("tmp2_dir")),
-    lt.rule("Allocating buffers", "", lt.to(0, 1)),
+    lt.phase_line("Allocating buffers", 0, 1),
     lt.rule(" Will create ", r"(\d+) plots\.", _will_create),
     lt.rule("Generating plot ", r"(\d+)(?: / (\d+))?: ([0-9a-f]{64})", _generating),
     lt.rule("Plot temporary file: ", r"(.+\.plot\.tmp)", _temporary_file),
     lt.rule("Running Phase ", r"([1-4])$", _running),
-    lt.rule("Generating F1", "", lt.to(1, 0)),
-    lt.rule("Generating f1", "", lt.to(1, 0)),  # 2.0 diskplot
+    lt.phase_line("Generating F1", 1, 0),
+    lt.phase_line("Generating f1", 1, 0),  # 2.0 diskplot
     lt.rule("Finished F1 generation in ", _SECONDS, lt.to(1, 1)),  # ramplot
     lt.rule("Finished f1 generation in ", _SECONDS, lt.to(1, 1)),  # 2.0 diskplot
     lt.rule("Finished F1 in ", _SECONDS, lt.to(1, 2)),  # cudaplot
-    lt.rule("Table 1: F1 generation", "", lt.to(1, 1)),  # diskplot
+    lt.phase_line("Table 1: F1 generation", 1, 1),  # diskplot
     lt.rule("Table ", r"([2-7])$", lt.to_minor(1, lambda table: table)),  # diskplot
     lt.rule("Table ", r"([1-7]) completed in ", _cuda_table),
-    lt.rule("Forward propagating to table ", r"([2-7])", lt.to_minor(1, lambda table: table)),
-    lt.rule("  Prunning table ", r"([2-6])", lt.to_minor(2, lambda table: 7 - table)),
-    lt.rule("  Pruning table ", r"([2-6])", lt.to_minor(2, lambda table: 7 - table)),
+    *(lt.phase_line(f"Forward propagating to table {table}", 1, table) for table in range(2, 8)),
+    *(lt.phase_line(f"  Prunning table {table}", 2, 7 - table) for table in range(2, 7)),
+    *(lt.phase_line(f"  Pruning table {table}", 2, 7 - table) for table in range(2, 7)),
     # diskplot and cudaplot print the zero-based id of the table just marked (6 is table 7).
-    lt.rule("Finished marking table ", r"([1-6]) ", lt.to_minor(2, lambda table: 7 - table)),
-    lt.rule("Marked Table ", r"([1-6]) ", lt.to_minor(2, lambda table: 7 - table)),
-    lt.rule("  Compressing tables ", r"([1-6]) and", lt.to_minor(3, lambda table: table)),
-    lt.rule("Compressing tables ", r"([1-6]) and", lt.to_minor(3, lambda table: table)),
-    lt.rule("Compressing Table ", r"([1-6]) and", lt.to_minor(3, lambda table: table)),
-    lt.rule("Writing P7 parks.", "", lt.to(3, 7)),
-    lt.rule("Serializing P7 entries", "", lt.to(3, 7)),
+    *(lt.phase_line(f"Finished marking table {table} ", 2, 7 - table) for table in range(1, 7)),
+    *(lt.phase_line(f"Marked Table {table} ", 2, 7 - table) for table in range(1, 7)),
+    *(lt.phase_line(f"  Compressing tables {table} and", 3, table) for table in range(1, 7)),
+    *(lt.phase_line(f"Compressing tables {table} and", 3, table) for table in range(1, 7)),
+    *(lt.phase_line(f"Compressing Table {table} and", 3, table) for table in range(1, 7)),
+    lt.phase_line("Writing P7 parks.", 3, 7),
+    lt.phase_line("Serializing P7 entries", 3, 7),
     lt.rule("  Writing ", r"(P7|C1|C2|C3)\b", _phase4_step),
     lt.rule("Finished Phase ", rf"([1-4]) in {_SECONDS} seconds", _phase_done),
     lt.rule("Completed Phase ", rf"([1-4]) in {_SECONDS} seconds", _phase_done),
-    lt.rule("Writing final plot tables to disk", "", lt.to(5, 1)),  # ramplot
-    lt.rule("Waiting for plot file to complete pending writes...", "", lt.to(5, 1)),  # diskplot
+    lt.phase_line("Writing final plot tables to disk", 5, 1),  # ramplot
+    lt.phase_line("Waiting for plot file to complete pending writes...", 5, 1),  # diskplot
     lt.rule("Completed Plot ", rf"\d+ in {_SECONDS} seconds", _cuda_total),
     lt.rule("Finished writing tables to disk in ", _SECONDS + r" seconds\.", _write_out),
     lt.rule("Completed pending writes in ", _SECONDS + r" seconds\.", _write_out),

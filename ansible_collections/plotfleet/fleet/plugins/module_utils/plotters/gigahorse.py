@@ -192,15 +192,15 @@ LOG_RULES: tuple[LogRule, ...] = (
     lt.rule("Working Directory 2:", r" +(.+)", _local_dir_of("tmp2_dir")),
     lt.rule("Working Directory 3:", r" +(.+)", _local_dir_of("tmp3_dir")),
     lt.rule("[P1] Setup took ", _SECONDS, lt.to(1, 1)),
-    lt.rule("[P1] Table ", r"([1-7]) took ", lt.to_minor(1, lambda table: min(table + 1, 7))),
+    *(lt.phase_line(f"[P1] Table {table} took ", 1, min(table + 1, 7)) for table in range(1, 8)),
     lt.rule("[P3] Table ", r"([2-7]) (PDSK|LPSK|NSK) took ", _p3_step),
     lt.rule("Flushing to disk took ", _SECONDS + " sec", _flushed),
     # madMAx's table: the header lines, "Crafting plot", "Plot Name", "Phase N took", the copy.
     *madmax.LOG_RULES,
     # Any other line of a phase: at least in that phase.
-    lt.rule("[P2] ", "", lt.to(2, 0)),
-    lt.rule("[P3] ", "", lt.to(3, 0)),
-    lt.rule("[P4] ", "", lt.to(4, 0)),
+    lt.phase_line("[P2] ", 2, 0),
+    lt.phase_line("[P3] ", 3, 0),
+    lt.phase_line("[P4] ", 4, 0),
 )
 
 # The banner, else lines madMAx's CPU plotter never prints (the log of a run with -n -1 may have

@@ -43,6 +43,12 @@ def rule(prefix: str, rest: str, action: LogAction) -> LogRule:
     return LogRule(re.escape(prefix) + rest, action, prefix)
 
 
+def phase_line(prefix: str, major: int, minor: int = 0) -> LogRule:
+    """A rule for lines that start with the literal ``prefix`` and say only that the phase has come
+    to ``major:minor``, whatever follows (a duration, a count)."""
+    return LogRule(re.escape(prefix), to(major, minor), prefix, phase=Phase(major, minor))
+
+
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
     """Move the phase forward only: lines of another thread (a copy finishing) never set it back."""
     current = info.phase
