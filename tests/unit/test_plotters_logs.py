@@ -232,3 +232,15 @@ def test_a_phase_line_is_applied_without_its_regex_only_when_it_is_the_first_rul
     # "Table 2" alone and "Table 3 ..." are phase lines' own; "Copy" is no phase line.
     assert found == {b"Table 2 done": None, b"Table 3 took 1 s": Phase(1, 3), b"Table 2": Phase(1, 2),
                      b"Copy": None}
+
+
+@pytest.mark.parametrize(("prefixes", "gate"), [
+    (["\tStarting to write", "Time for phase "], "\tB"),  # chiapos: "\t" alone would hide "\tStarting"
+    (["\tBa", "\tStarting"], "\tBu"),
+    (["\tBucketing"], "\tBucket "),  # every shorter start begins that prefix: the whole literal
+    (["Computing"], "\t"),
+])
+def test_the_noise_gate_tests_as_little_of_the_literal_as_tells_it_from_every_prefix(prefixes, gate) -> None:
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import _distinct_start
+
+    assert _distinct_start("\tBucket ", prefixes) == gate

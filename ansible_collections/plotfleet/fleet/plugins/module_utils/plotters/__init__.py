@@ -166,6 +166,8 @@ def _line_starts(
 
     A line starting with one of the ``noise`` literals is ruled out by a lookahead right after the
     ``\n``: one test for the bulk of a chiapos log instead of a walk through the prefixes' branches.
+    The lookahead tests only as much of each literal as tells it from every prefix (chiapos'
+    ``\tBucket `` is ruled out by ``\tB``): a line that starts so starts with no prefix either.
     """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
@@ -187,9 +189,18 @@ def _line_starts(
     group_rules.append(None)
     group_phase.append(None)
     body = "(?:" + "|".join(branches) + ")"
-    gate = "(?!" + "|".join(map(re.escape, noise)) + ")" if noise else ""
+    gate = "(?!" + "|".join(re.escape(_distinct_start(start, prefixes)) for start in noise) + ")" if noise else ""
     return (re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules,
             group_phase)
+
+
+def _distinct_start(noise: str, prefixes: Sequence[str]) -> str:
+    """The shortest start of ``noise`` that no prefix starts with and that starts with no prefix."""
+    for end in range(1, len(noise)):
+        start = noise[:end]
+        if not any(prefix.startswith(start) or start.startswith(prefix) for prefix in prefixes):
+            return start
+    return noise
 
 
 _DISPATCH: dict[str, _Dispatch] = {}
