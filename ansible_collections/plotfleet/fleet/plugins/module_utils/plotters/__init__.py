@@ -305,21 +305,23 @@ class LogParser:
                 extra.append(data.rfind(b"\n", pos, at) + 1 or pos)
                 at = data.find(literal, at + 1)
         extra.sort(reverse=True)  # popped from the end: the next one first
-        next_extra = extra.pop() if extra else len(data)
+        size = len(data)
+        next_extra = extra.pop() if extra else size
         first = dispatch.first_line.match(data, pos)  # type: ignore[union-attr]
         if first is not None:
             if next_extra == pos:  # the prefix's rules include those without a prefix
-                next_extra = self._next_extra(extra, pos, len(data))
+                next_extra = self._next_extra(extra, pos, size)
             self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
         # The loop of _try, inline: this is the hot path of a long log.
         for found in scan.finditer(data, pos):
-            if found.start() >= next_extra - 1:  # an extra line comes first, or is this one
+            # An extra line comes first, or is this one (none left: next_extra is the end of data).
+            if next_extra < size and found.start() >= next_extra - 1:
                 start = found.start() + 1
                 while next_extra < start:
                     self._try_extra(data, next_extra)
-                    next_extra = self._next_extra(extra, next_extra, len(data))
+                    next_extra = self._next_extra(extra, next_extra, size)
                 if next_extra == start:  # this line's rules include those without a prefix
-                    next_extra = self._next_extra(extra, start, len(data))
+                    next_extra = self._next_extra(extra, start, size)
             group = found.lastindex
             phase = group_phase[group]  # type: ignore[index]
             if phase is not None:  # what the phase line's action does
@@ -337,9 +339,9 @@ class LogParser:
                 if match is not None:
                     action(info, match)
                     break
-        while next_extra < len(data):
+        while next_extra < size:
             self._try_extra(data, next_extra)
-            next_extra = self._next_extra(extra, next_extra, len(data))
+            next_extra = self._next_extra(extra, next_extra, size)
 
     @staticmethod
     def _next_extra(extra: list[int], done: int, end: int) -> int:

@@ -196,19 +196,19 @@ def key_options(plotting: Mapping[str, Any] | Any, farmer: str, pool: str, contr
 
 # Lines of chia's own logger around the chiapos output, e.g.
 # 2026-11-25T08:18:51.415 2.7.5  chia.plotting.create_plots       : INFO     Creating 1 plots of size 25, ...
+# The message that names k: "Creating 1 plots of size 25, pool public key: ...".
 _LOGGER = (
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)? (?:(\d[\w.+-]*) +)?(?:chia|src)\.plotting\.create_plots\s*:"
-    r"\s*\w+\s+(.*)"
+    r"\s*\w+\s+(?:Creating \d+ plots of size (\d+))?.*"
 )
-_CREATING = re.compile(r"Creating (\d+) plots of size (\d+)")
 
 
 def _logger_line(info: LogInfo, match: re.Match[str]) -> None:
-    if match.group(1):
-        info.version = match.group(1)
-    creating = _CREATING.match(match.group(2))
-    if creating:
-        info.k = int(creating.group(2))
+    version, k = match.group(1, 2)
+    if version:
+        info.version = version
+    if k:
+        info.k = int(k)
 
 
 def _start(info: LogInfo, match: re.Match[str]) -> None:
