@@ -214,3 +214,16 @@ def test_a_module_is_compiled_once_then_never_again(payload: Path, cache: Path) 
     assert first.stdout.split() == ["from", "source", "1"], first.stderr
     assert second.stdout.split() == ["from", "source", "0"], second.stderr
     assert off.stdout.split()[-1] == "2", off.stdout  # what the cache saves, per module and run
+
+
+def test_a_write_removes_the_temp_files_a_killed_run_left_and_keeps_a_fresh_one(tmp_path: Path, cache: Path) -> None:
+    assert run_from(build_zip(tmp_path / "old.zip"), cache).returncode == 0
+    stale, fresh = cache / ".tmp-killedrun", cache / ".tmp-writingnow"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"another run's, still writing")
+    os.utime(stale, (0, os.stat(stale).st_mtime - 2 * 3600))
+
+    changed = build_zip(tmp_path / "new.zip", sample="def answer():\n    return 'new source'\n")
+    assert run_from(changed, cache).stdout.strip() == "new source"  # compiled and written
+
+    assert not stale.exists() and fresh.exists()

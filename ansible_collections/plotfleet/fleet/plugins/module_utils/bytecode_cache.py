@@ -35,6 +35,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 import zipfile
 import zipimport
 
@@ -93,10 +94,17 @@ def _read(path: str, header: bytes):
         return None
 
 
+_TEMP_PREFIX = ".tmp-"
+# A temp file older than this is a write that never finished (its process was killed in between).
+_STALE_TEMP_SECONDS = 3600
+
+
 def _write(path: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` at once (a temp file, then a rename); a failure leaves no trace."""
+    """Replace ``path`` by ``data`` at once (a temp file, then a rename); a failure leaves no trace.
+    Temp files that a killed run left behind are removed after a write."""
+    directory = os.path.dirname(path)
     try:
-        fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX)
     except OSError:
         return
     try:
@@ -106,6 +114,30 @@ def _write(path: str, data: bytes) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        return
+    _remove_stale_temps(directory)
+
+
+def _remove_stale_temps(directory: str) -> None:
+    """Remove this user's temp files in the cache dir older than an hour (another run's that is
+    still writing is seconds old). Writes happen only when code changed, so this listing is rare."""
+    try:
+        with os.scandir(directory) as entries:
+            stale = [entry.path for entry in entries if entry.name.startswith(_TEMP_PREFIX)
+                     and _is_stale(entry)]
+    except OSError:
+        return
+    for temp in stale:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def _is_stale(entry: os.DirEntry) -> bool:
+    try:
+        status = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return status.st_uid == os.geteuid() and time.time() - status.st_mtime > _STALE_TEMP_SECONDS
 
 
 def compiled(directory: str, fullname: str, source: bytes, filename: str):
