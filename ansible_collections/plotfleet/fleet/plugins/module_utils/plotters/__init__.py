@@ -118,8 +118,7 @@ class _Dispatch:
 
     def __init__(self, rules: Sequence[LogRule], noise: Sequence[str] = ()) -> None:
         for start in noise:
-            hidden = [r.prefix for r in rules
-                      if r.prefix and (r.prefix.startswith(start) or start.startswith(r.prefix))]
+            hidden = [r.prefix for r in rules if r.prefix and _may_start_alike(start, r.prefix)]
             if not start or hidden:
                 raise ValueError(f"log noise {start!r} would hide the lines of a rule ({hidden[:1]})")
         self.anywhere = tuple(r for r in rules if not r.prefix)
@@ -194,11 +193,16 @@ def _line_starts(
             group_phase)
 
 
+def _may_start_alike(one: str, other: str) -> bool:
+    """Whether a line can start with both literals (one is a start of the other)."""
+    return one.startswith(other) or other.startswith(one)
+
+
 def _distinct_start(noise: str, prefixes: Sequence[str]) -> str:
-    """The shortest start of ``noise`` that no prefix starts with and that starts with no prefix."""
+    """The shortest start of ``noise`` that no line starting with a prefix can start with."""
     for end in range(1, len(noise)):
         start = noise[:end]
-        if not any(prefix.startswith(start) or start.startswith(prefix) for prefix in prefixes):
+        if not any(_may_start_alike(start, prefix) for prefix in prefixes):
             return start
     return noise
 
