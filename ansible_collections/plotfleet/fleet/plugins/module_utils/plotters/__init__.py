@@ -180,7 +180,7 @@ def _line_starts(
             rests.append(re.escape(prefix[1:]) + "[^\n]*()")
             tried = [r for r in rules if not r.prefix or prefix.startswith(r.prefix)]
             group_rules.append(tuple((r.pattern.match, r.action) for r in tried))
-            group_phase.append(tried[0].phase if tried and tried[0].prefix else None)
+            group_phase.append(tried[0].phase if tried[0].prefix else None)  # tried holds the prefix's own rule
         branches.append(re.escape(first) + "(?:" + "|".join(rests) + ")")
     # A line that starts with a colour code may hide a prefix: it is a candidate too (its codes are
     # removed when it is decoded, and every rule then sees the plain line).
