@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base impo
     JobArgs,
     LogAction,
     LogInfo,
+    LogNoise,
     LogRule,
     Phase,
     Plotter,
@@ -113,14 +115,17 @@ class _Dispatch:
     buffer with a single regex scan (in C), and a substring search finds those holding a
     ``contains`` literal, so the lines no rule can match never become Python strings at all.
     Each prefix found says which rules to try (``group_rules``): those whose prefix starts the
-    line, so no ``startswith`` test is left.
+    line, so no ``startswith`` test is left. A run of the plotter's declared noise lines is one
+    match of the scan, with no group: it is passed over, mostly without being read (``_line_starts``).
     """
 
-    def __init__(self, rules: Sequence[LogRule], noise: Sequence[str] = ()) -> None:
-        for start in noise:
-            hidden = [r.prefix for r in rules if r.prefix and _may_start_alike(start, r.prefix)]
-            if not start or hidden:
-                raise ValueError(f"log noise {start!r} would hide the lines of a rule ({hidden[:1]})")
+    def __init__(self, rules: Sequence[LogRule], noise: Sequence[LogNoise] = ()) -> None:
+        for lines in noise:
+            hidden = [r.prefix for r in rules if r.prefix and _may_start_alike(lines.start, r.prefix)]
+            if not lines.start or hidden:
+                raise ValueError(f"log noise {lines.start!r} would hide the lines of a rule ({hidden[:1]})")
+            if lines.min_length < len(lines.start):
+                raise ValueError(f"log noise {lines.start!r}: min_length {lines.min_length} is shorter than its start")
         self.anywhere = tuple(r for r in rules if not r.prefix)
         firsts = {r.prefix[0] for r in rules if r.prefix}
         self.by_first = {c: tuple(r for r in rules if not r.prefix or r.prefix[0] == c) for c in firsts}
@@ -150,7 +155,10 @@ def _line_at(data: bytes, start: int) -> str:
 
 
 def _line_starts(
-    prefixes: Sequence[str], rules: Sequence[LogRule], noise: Sequence[str] = ()
+    prefixes: Sequence[str],
+    rules: Sequence[LogRule],
+    noise: Sequence[LogNoise] = (),
+    possessive: bool = sys.version_info >= (3, 11),
 ) -> tuple[re.Pattern[bytes], re.Pattern[bytes], list[_Steps | None], list[Phase | None]]:
     """A regex finding ``\\n`` followed by one of the prefixes, alternatives grouped by their first
     character: a literal first character lets the regex engine skip to each newline at C speed,
@@ -163,10 +171,14 @@ def _line_starts(
     prefixes come first); the rules to try are those whose prefix is a prefix of it, and those
     without a prefix, in table order.
 
-    A line starting with one of the ``noise`` literals is ruled out by a lookahead right after the
-    ``\n``: one test for the bulk of a chiapos log instead of a walk through the prefixes' branches.
-    The lookahead tests only as much of each literal as tells it from every prefix (chiapos'
-    ``\tBucket `` is ruled out by ``\tB``): a line that starts so starts with no prefix either.
+    With ``noise``, a run of noise lines is one match of its own, with no group (``lastindex`` is
+    None), that ends before the line break after the run: each noise line is entered once, its
+    start tested, its first ``min_length`` characters jumped over in one step (a repeat of "any
+    character" with DOTALL is a pointer move in the regex engine) and only the rest walked to its
+    end. On a chiapos log that is 2,500 of 2,650 lines, 96% of the bytes. Where the engine has
+    possessive repeats (Python 3.11), the run is one; before, a greedy repeat that cannot fail once
+    a noise line is in, so it never backtracks either. The first-line regex rules a noise line out
+    with a lookahead instead.
     """
     by_first: dict[str, list[str]] = {}
     for prefix in prefixes:
@@ -188,23 +200,21 @@ def _line_starts(
     group_rules.append(None)
     group_phase.append(None)
     body = "(?:" + "|".join(branches) + ")"
-    gate = "(?!" + "|".join(re.escape(_distinct_start(start, prefixes)) for start in noise) + ")" if noise else ""
-    return (re.compile(("\n" + gate + body).encode()), re.compile((gate + body).encode()), group_rules,
-            group_phase)
+    if not noise:
+        return re.compile(("\n" + body).encode()), re.compile(body.encode()), group_rules, group_phase
+    once = "+" if possessive else ""
+    noise_line = "(?:" + "|".join(
+        re.escape(lines.start) + f"(?s:.{{{lines.min_length - len(lines.start)}}})" for lines in noise
+    ) + ")[^\n]*" + once
+    run = noise_line + "(?:\n" + noise_line + ")*" + once
+    gate = "(?!" + "|".join(re.escape(lines.start) for lines in noise) + ")"
+    return (re.compile(("\n(?:" + run + "|" + body + ")").encode()), re.compile((gate + body).encode()),
+            group_rules, group_phase)
 
 
 def _may_start_alike(one: str, other: str) -> bool:
     """Whether a line can start with both literals (one is a start of the other)."""
     return one.startswith(other) or other.startswith(one)
-
-
-def _distinct_start(noise: str, prefixes: Sequence[str]) -> str:
-    """The shortest start of ``noise`` that no line starting with a prefix can start with."""
-    for end in range(1, len(noise)):
-        start = noise[:end]
-        if not any(_may_start_alike(start, prefix) for prefix in prefixes):
-            return start
-    return noise
 
 
 _DISPATCH: dict[str, _Dispatch] = {}
@@ -324,10 +334,12 @@ class LogParser:
                 while next_extra < start:
                     self._try_extra(data, next_extra)
                     next_extra = self._next_extra(extra, next_extra, size)
-                if next_extra == start:  # this line's rules include those without a prefix
+                if next_extra == start and found.lastindex is not None:  # its rules include those without a prefix
                     next_extra = self._next_extra(extra, start, size)
             group = found.lastindex
-            phase = group_phase[group]  # type: ignore[index]
+            if group is None:  # a run of noise lines
+                continue
+            phase = group_phase[group]
             if phase is not None:  # what the phase line's action does
                 current = info.phase
                 if phase.major > current.major or (phase.major == current.major and phase.minor > current.minor):

@@ -162,6 +162,19 @@ class LogRule:
 
 
 @dataclass(frozen=True)
+class LogNoise:
+    """Lines a plotter prints by the thousand and no rule wants: those starting with ``start``.
+
+    ``min_length`` is a fact of the plotter's output format: every line that starts so has at least
+    that many characters before its line break. The scan skips that many characters of each such
+    line without looking at them, so it must hold for every line starting with ``start``.
+    """
+
+    start: str
+    min_length: int
+
+
+@dataclass(frozen=True)
 class Plotter:
     """Data and small functions describing one plotter."""
 
@@ -179,7 +192,7 @@ class Plotter:
     # Literal strings one of which the signature needs: a substring test is far cheaper than the
     # regex on text that is not a plot log at all (most of a log dir's other files).
     log_markers: tuple[str, ...] = ()
-    # Line starts that no rule wants and that most lines of a long log have (chiapos' per-bucket
-    # lines): the candidate scan rules such a line out with one test instead of trying every
-    # prefix. No rule's prefix may start with one of them, nor be the start of one.
-    log_noise: tuple[str, ...] = ()
+    # Lines that no rule wants and that most lines of a long log are (chiapos' per-bucket lines):
+    # the candidate scan passes over a run of them without trying any prefix. No rule's prefix may
+    # start with a noise start, nor be the start of one.
+    log_noise: tuple[LogNoise, ...] = ()

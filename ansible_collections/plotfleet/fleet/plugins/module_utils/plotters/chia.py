@@ -28,7 +28,13 @@ from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.argv impo
     parse_options,
     resolve,
 )
-from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import JobArgs, LogInfo, LogRule, Plotter
+from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters.base import (
+    JobArgs,
+    LogInfo,
+    LogNoise,
+    LogRule,
+    Plotter,
+)
 
 NAME = "chia"
 PLOTS_CREATE = "plots create"
@@ -278,6 +284,14 @@ LOG_RULES: tuple[LogRule, ...] = (
     lt.rule("Renamed final file from ", r'"(.+)" to "(.+\.plot)"', _renamed),
 )
 
+# ~94% of a chiapos log's lines, one per bucket and table: the sort manager's
+#   "\tBucket 0 uniform sort. Ram: 0.250GiB, u_sort min: 0.500GiB, qs min: 0.125GiB."
+#   "\tBucket 127 QS. Ram: 0.250GiB, u_sort min: 0.500GiB, qs min: 0.125GiB. force_qs: 1"
+# (chiapos src/sort_manager.hpp, the same since 1.0). chiapos prints no other line that starts with a
+# tab and a B, and the bucket number and three amounts at three decimals make each at least 78
+# characters (the QS form at least 80).
+_BUCKET_LINES = LogNoise("\tB", 78)
+
 LOG_SIGNATURE = re.compile(
     r"(?:chia|src)\.plotting\.create_plots|^Starting plotting progress into temporary dirs: ", re.M
 )
@@ -290,5 +304,5 @@ PLOTTER = Plotter(
     log_signature=LOG_SIGNATURE,
     build_command=build_command,
     log_markers=("create_plots", "Starting plotting progress into temporary dirs: "),
-    log_noise=("\tBucket ",),  # ~94% of a chiapos log's lines: one per bucket and table
+    log_noise=(_BUCKET_LINES,),
 )
