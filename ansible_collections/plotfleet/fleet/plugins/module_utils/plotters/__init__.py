@@ -45,6 +45,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # (bladebit 1.x names itself only on its fourth line); a log that never says is not kept whole.
 _UNDETECTED_LINES_KEPT = 200
 _READ_SIZE = 1 << 20
+_NOISE_LINES_PER_REPEAT = 4
 
 
 def parse_command(argv: Sequence[str], cwd: str) -> JobArgs | None:
@@ -206,7 +207,9 @@ def _line_starts(
     noise_line = "(?:" + "|".join(
         re.escape(lines.start) + f"(?s:.{{{lines.min_length - len(lines.start)}}})" for lines in noise
     ) + ")[^\n]*" + once
-    run = noise_line + "(?:\n" + noise_line + ")*" + once
+    # Four lines to a repeat, then one by one: the engine's cost per repeat is about a noise line's own.
+    run = (noise_line + "(?:" + ("\n" + noise_line) * _NOISE_LINES_PER_REPEAT + ")*" + once
+           + "(?:\n" + noise_line + ")*" + once)
     gate = "(?!" + "|".join(re.escape(lines.start) for lines in noise) + ")"
     return (re.compile(("\n(?:" + run + "|" + body + ")").encode()), re.compile((gate + body).encode()),
             group_rules, group_phase)
