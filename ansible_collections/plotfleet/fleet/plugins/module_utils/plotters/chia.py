@@ -287,9 +287,9 @@ LOG_RULES: tuple[LogRule, ...] = (
 # ~94% of a chiapos log's lines, one per bucket and table: the sort manager's
 #   "\tBucket 0 uniform sort. Ram: 0.250GiB, u_sort min: 0.500GiB, qs min: 0.125GiB."
 #   "\tBucket 127 QS. Ram: 0.250GiB, u_sort min: 0.500GiB, qs min: 0.125GiB. force_qs: 1"
-# (chiapos src/sort_manager.hpp, the same since 1.0). chiapos prints no other line that starts with a
-# tab and a B, and the bucket number and three amounts at three decimals make each at least 78
-# characters (the QS form at least 80).
+# (chiapos src/sort_manager.hpp, unchanged since 0.12.39 of December 2020, before mainnet). chiapos
+# prints no other line that starts with a tab and a B, and the bucket number and three amounts at
+# three decimals make each at least 78 characters (the QS form at least 80).
 _BUCKET_LINES = LogNoise("\tB", 78)
 
 LOG_SIGNATURE = re.compile(
