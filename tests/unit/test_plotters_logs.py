@@ -198,6 +198,7 @@ def test_chiapos_noise_runs_hide_no_line_a_rule_wants(possessive: bool) -> None:
     b"x\n{noise}\r\n{noise}\r\nComputing table 2\r\nComputing table 3\r\n",
     # runs longer than a repeat of four lines, with some left over
     b"x\n" + b"{noise}\n" * 7 + b"Computing table 2\n" + b"{noise}\n" * 9 + b"Computing table 3\n",
+    b"{noise}\n{noise}\nComputing table 2\n{noise}\nComputing table 3\n",  # noise first in the buffer
 ])
 def test_lines_around_noise_runs_are_all_found(possessive: bool, text: bytes) -> None:
     """Right after a run, between runs and at the end of the data; a last noise line cut short (a
