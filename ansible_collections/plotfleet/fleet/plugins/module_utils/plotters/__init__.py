@@ -330,16 +330,16 @@ class LogParser:
             self._try("\n" + first.group().decode("utf-8", "replace"), group_rules[first.lastindex])  # type: ignore[index]
         # The loop of _try, inline: this is the hot path of a long log.
         for found in scan.finditer(data, pos):
+            group = found.lastindex  # None for a run of noise lines
             # An extra line comes first, or is this one (none left: next_extra is the end of data).
             if next_extra < size and found.start() >= next_extra - 1:
                 start = found.start() + 1
                 while next_extra < start:
                     self._try_extra(data, next_extra)
                     next_extra = self._next_extra(extra, next_extra, size)
-                if next_extra == start and found.lastindex is not None:  # its rules include those without a prefix
+                if next_extra == start and group is not None:  # its rules include those without a prefix
                     next_extra = self._next_extra(extra, start, size)
-            group = found.lastindex
-            if group is None:  # a run of noise lines
+            if group is None:
                 continue
             phase = group_phase[group]
             if phase is not None:  # what the phase line's action does
