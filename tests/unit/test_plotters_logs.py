@@ -165,16 +165,20 @@ def test_rule_without_prefix_once_per_line_in_order() -> None:
 _SHORTEST_BUCKET_LINE = b"\tBucket 0 uniform sort. Ram: 0.000GiB, u_sort min: 0.000GiB, qs min: 0.000GiB."
 
 
+def _chia_scan(possessive: bool, noise: bool = True) -> re.Pattern[bytes]:
+    """chiapos' candidate scan, with its declared noise (or none), in either form of the regex."""
+    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _line_starts
+
+    chia = PLOTTERS["chia"]
+    prefixes = sorted({r.prefix for r in chia.log_rules if r.prefix}, key=len, reverse=True)
+    return _line_starts(prefixes, chia.log_rules, chia.log_noise if noise else (), possessive)[0]
+
+
 @pytest.mark.parametrize("possessive", [True, False], ids=["python3.11+", "python3.9"])
 def test_chiapos_noise_runs_hide_no_line_a_rule_wants(possessive: bool) -> None:
     """The scan with chiapos' declared noise finds the same lines as without it, and passes over
     the bucket lines in a few runs; both forms of the regex (with possessive repeats and without)."""
-    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _line_starts
-
-    chia = PLOTTERS["chia"]
-    prefixes = sorted({r.prefix for r in chia.log_rules}, key=len, reverse=True)
-    with_noise = _line_starts(prefixes, chia.log_rules, chia.log_noise, possessive)[0]
-    plain = _line_starts(prefixes, chia.log_rules)[0]
+    with_noise, plain = _chia_scan(possessive), _chia_scan(possessive, noise=False)
 
     def lines(scan: re.Pattern[bytes], data: bytes) -> list[bytes]:
         return [m.group() for m in scan.finditer(data) if m.lastindex is not None]
@@ -203,11 +207,7 @@ def test_chiapos_noise_runs_hide_no_line_a_rule_wants(possessive: bool) -> None:
 def test_lines_around_noise_runs_are_all_found(possessive: bool, text: bytes) -> None:
     """Right after a run, between runs and at the end of the data; a last noise line cut short (a
     log still being written) hides nothing; line breaks as a log may have them."""
-    from ansible_collections.plotfleet.fleet.plugins.module_utils.plotters import PLOTTERS, _line_starts
-
-    chia = PLOTTERS["chia"]
-    prefixes = sorted({r.prefix for r in chia.log_rules}, key=len, reverse=True)
-    scan = _line_starts(prefixes, chia.log_rules, chia.log_noise, possessive)[0]
+    scan = _chia_scan(possessive)
     data = text.replace(b"{noise}", _SHORTEST_BUCKET_LINE).replace(b"\r", b"")
     assert [m.group().strip() for m in scan.finditer(data) if m.lastindex is not None] == [
         b"Computing table 2", b"Computing table 3"]
